@@ -1,0 +1,48 @@
+# Ember's front door. CMake does the building underneath, in build/ (build-asan/ for sanitizers).
+#   make            build libember, the ember command and the examples (after installing deps)
+#   make test       build and run the whole suite (ctest)
+#   make test-asan  the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make demo       word count of the bundled sample text on local[*]
+#   make bench      benchmarks against their baselines (bench/README.md)
+#   make deps       install missing Debian packages (scripts/install-deps.sh)
+#   make format     clang-format every C file; make format-check checks only
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test test-asan demo bench format format-check clean install
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DEMBER_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug" test
+
+demo: build
+	@scripts/demo.sh $(BUILD)
+
+bench: build
+	@bench/run.sh $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf build build-asan

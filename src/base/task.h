@@ -1,0 +1,38 @@
+/* The running task attempt (struct em_task): what the engine's layers and user functions know
+ * about the task they run in. Created by the executor's task runner for one attempt and used
+ * only by the thread running that attempt.
+ *
+ * Layers below the scheduler (shuffle, storage, rdd) read it for the memory manager, the local
+ * directory for spill and shuffle files, the configuration and the metrics they update.
+ */
+#ifndef EMBER_BASE_TASK_H
+#define EMBER_BASE_TASK_H
+
+#include <ember/conf.h>
+#include <ember/function.h>
+#include <stdint.h>
+
+struct em_memory_manager;
+
+/* Counters one task attempt accumulates; summed per stage by the scheduler. */
+typedef struct em_task_metrics {
+    int64_t records_read, bytes_read; /* input sources */
+    int64_t shuffle_records_written, shuffle_bytes_written;
+    int64_t shuffle_records_read, shuffle_bytes_read;
+    int64_t spill_count, spill_bytes;      /* bytes written to spill files */
+    int64_t peak_execution_memory;
+    int64_t records_out;
+} em_task_metrics;
+
+struct em_task {
+    int64_t task_id; /* unique in the application */
+    int stage_id, stage_attempt, partition, attempt;
+    const em_conf *conf;
+    struct em_memory_manager *memory; /* the executor's memory manager */
+    const char *local_dir;            /* executor's local directory: shuffle and spill files */
+    em_task_metrics metrics;
+    char errmsg[1024]; /* set by em_task_fail */
+    int failed;        /* em_task_fail was called */
+};
+
+#endif

@@ -1,0 +1,79 @@
+/* Input and output formats of the RDD layer: finding input files, cutting them into
+ * splits, reading lines / whole files / fixed-length records of a split, and committing text
+ * output atomically.
+ *
+ * Input: em_input_plan lists the files named by a path (a file, a directory's regular files
+ * not starting with '.' or '_', or a glob), sorted by name, and cuts them into splits by size
+ * (Hadoop's FileInputFormat rule: goal size = total / min_partitions, split size =
+ * max(1 byte, min(goal, ember.files.maxPartitionBytes))... see input.c), each split a byte
+ * range of one file. Line splits follow Hadoop's LineRecordReader: a split that does not start
+ * at offset 0 skips to the first byte after the first '\n' at or after (start - 1)... exactly:
+ * a line belongs to the split in which its first byte lies, so every line is read once.
+ * Line endings "\n", "\r\n" are removed; a final line without '\n' is still a line; an empty
+ * file has no lines.
+ *
+ * Output: a text output job writes part files into "<path>/_temporary/<attempt>/" and the
+ * committer renames the committed attempt's file into place; job commit writes _SUCCESS and
+ * renames the staging directory to path... see output.c for the protocol.
+ *
+ * Thread rule: plans are made on the driver; readers and writers belong to one task thread.
+ */
+#ifndef EMBER_RDD_IO_H
+#define EMBER_RDD_IO_H
+
+#include "base/iter.h"
+#include "base/task.h"
+#include <stdint.h>
+
+typedef struct em_input_split {
+    char *path; /* em__malloc'd */
+    int64_t start, length;
+    int64_t file_size;
+} em_input_split;
+
+typedef struct em_input_plan {
+    em_input_split *splits;
+    int num_splits;
+    int num_files;
+} em_input_plan;
+
+enum em_input_kind {
+    EM_INPUT_LINES,        /* split by size; lines */
+    EM_INPUT_WHOLE_FILES,  /* one split per group of whole files; (path, content) pairs */
+    EM_INPUT_FIXED_RECORDS /* split on record boundaries; bytes values of record_length */
+};
+
+/* Lists and splits the input. min_partitions <= 0 means 2. record_length for FIXED_RECORDS.
+ * Missing path, unreadable file, glob matching nothing, a directory with no files: an error
+ * (EM_ENOENT / -errno) naming the path. A FIXED_RECORDS file whose size is not a multiple of
+ * record_length: EM_EFORMAT naming the file. */
+int em_input_plan_make(const char *path, enum em_input_kind kind, int min_partitions,
+                       int64_t max_split_bytes, int record_length, em_input_plan *out);
+void em_input_plan_free(em_input_plan *plan);
+
+/* An iterator over the records of one split: string values for LINES, (path, content) string
+ * pairs for WHOLE_FILES, bytes values for FIXED_RECORDS. Updates t->metrics.records_read and
+ * bytes_read. I/O errors name the file. The split must stay valid while the iterator lives. */
+int em_input_open(const em_input_split *split, enum em_input_kind kind, int record_length,
+                  em_task *t, em_iter **out);
+
+/* ---- text output with an atomic commit ----------------------------------------------------- */
+
+/* Driver, before the job: checks that path does not exist (EM_EEXIST naming it) and that its
+ * parent is writable, and creates the staging directory "<path>._ember_staging_<id>" next to
+ * it. staging_out receives its path (em__malloc'd). */
+int em_output_job_setup(const char *path, const char *job_tag, char **staging_out);
+
+/* Task: writes partition `partition` of attempt `attempt` from the iterator as text lines
+ * (em_value_format text of each record, '\n' after each) into a temporary file in the staging
+ * directory, then renames it to part-NNNNN (5+ digits) — the last committed attempt wins, a
+ * failed attempt leaves nothing. */
+int em_output_write_partition(const char *staging, int partition, int attempt, em_iter *in,
+                              em_task *t);
+
+/* Driver, after all tasks succeeded: writes _SUCCESS and renames staging to path. On job
+ * failure, em_output_job_abort removes the staging directory. */
+int em_output_job_commit(const char *staging, const char *path);
+void em_output_job_abort(const char *staging);
+
+#endif
