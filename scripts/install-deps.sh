@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present. Needs root (or sudo) only to install.
 set -euo pipefail
 need=(cmake make gcc pkg-config clang-format liblz4-dev libzstd-dev libxxhash-dev python3)
-if [ "${EMBER_BENCH_DEPS:-0}" = 1 ]; then need+=(python3-distributed python3-dask); fi
+if [ "${EMBER_BENCH_DEPS:-0}" = 1 ]; then need+=(python3-distributed python3-dask python3-numpy python3-psutil time); fi
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

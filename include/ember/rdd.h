@@ -174,6 +174,9 @@ int em_rdd_foreach_partition(em_rdd *r, em_each_partition_fn fn, const void *arg
  * committed atomically: tasks write to a temporary directory that is renamed into place only
  * when the job succeeds, so a failed job leaves no directory at path. */
 int em_rdd_save_as_text_file(em_rdd *r, const char *path);
+/* Like em_rdd_save_as_text_file, but each element must be a bytes or string value and is
+ * written raw, with no separator (fixed-length binary output such as terasort's). */
+int em_rdd_save_as_binary_file(em_rdd *r, const char *path);
 
 #ifdef __cplusplus
 }

@@ -61,9 +61,7 @@ int em__error_context(int code, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, errmsg, sizeof old);
-    if (old[0])
-        snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, old);
-    else
-        snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, em_strerror(code));
+    const char *rest = old[0] ? old : em_strerror(code);
+    snprintf(errmsg, sizeof errmsg, "%.1000s: %.3000s", prefix, rest);
     return code;
 }

@@ -23,12 +23,18 @@
 
 #include "base/iter.h"
 #include "base/task.h"
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct em_input_split {
     char *path; /* em__malloc'd */
     int64_t start, length;
     int64_t file_size;
+    /* WHOLE_FILES only: the files of this split, in order (path is a copy of files[0]; start
+     * = 0 and length = file_size = the files' total size). NULL / 0 for the other kinds.
+     * The array and each name are em__malloc'd and owned by the plan. */
+    char **files;
+    int num_files;
 } em_input_split;
 
 typedef struct em_input_plan {
@@ -65,11 +71,13 @@ int em_input_open(const em_input_split *split, enum em_input_kind kind, int reco
 int em_output_job_setup(const char *path, const char *job_tag, char **staging_out);
 
 /* Task: writes partition `partition` of attempt `attempt` from the iterator as text lines
- * (em_value_format text of each record, '\n' after each) into a temporary file in the staging
- * directory, then renames it to part-NNNNN (5+ digits) — the last committed attempt wins, a
- * failed attempt leaves nothing. */
+ * (em_value_format text of each record, '\n' after each; with binary, each record must be a
+ * bytes or string value and its bytes are written raw with no separator, else EM_EFORMAT)
+ * into a temporary file in the staging directory, then renames it to part-NNNNN (5+ digits) —
+ * the last committed attempt wins, a failed attempt leaves nothing. The iterator is borrowed:
+ * the caller closes it. */
 int em_output_write_partition(const char *staging, int partition, int attempt, em_iter *in,
-                              em_task *t);
+                              em_task *t, bool binary);
 
 /* Driver, after all tasks succeeded: writes _SUCCESS and renames staging to path. On job
  * failure, em_output_job_abort removes the staging directory. */

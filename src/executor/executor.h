@@ -1,0 +1,39 @@
+/* The executor's side of a task: the task description the scheduler hands over, and the
+ * task runner that computes it — a shuffle map task (pull the partition through the stage's
+ * pipeline into the shuffle writer, commit one data + index file) or a result task (pull it
+ * into the action's result function).
+ *
+ * Thread rule: a description is filled by the scheduler, run by exactly one task thread, then
+ * read back by the scheduler (hand-over through the backend's queues).
+ */
+#ifndef EMBER_EXECUTOR_H
+#define EMBER_EXECUTOR_H
+
+#include "rdd/rdd.h"
+
+typedef struct em_task_desc {
+    /* set by the scheduler */
+    int64_t task_id;
+    int job_id, stage_id, stage_attempt, partition, attempt;
+    struct em_rdd *rdd;    /* result task: the final RDD; map task: the shuffle's parent */
+    em_shuffle_dep *dep;   /* map task only */
+    em_result_fn fn;       /* result task only */
+    void *fn_arg;
+    void *sched_data;      /* scheduler's bookkeeping */
+    /* set by the runner */
+    int status;            /* 0 or a negative error */
+    char *errmsg;          /* em__malloc'd failure message, or NULL */
+    em_buf result;         /* result task's bytes */
+    em_map_status map_status;
+    em_task_metrics metrics;
+    int64_t run_ns;
+    struct em_task_desc *next; /* queue link */
+} em_task_desc;
+
+/* Runs d on the calling thread with the context's memory manager and local directory; fills
+ * status, errmsg, result / map_status, metrics. */
+void em__run_task(em_context *ctx, em_task_desc *d);
+/* Frees what the runner filled (result, errmsg, map_status) and d itself. */
+void em__task_desc_free(em_task_desc *d);
+
+#endif

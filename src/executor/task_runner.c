@@ -1,0 +1,83 @@
+/* The task runner: computes one task attempt on the calling task thread (see executor.h).
+ * It builds the em_task the user functions and the lower layers see, opens the partition's
+ * pipeline with em__rdd_iterator, and either feeds a shuffle writer (map task) or the action's
+ * result function (result task). Whatever happens, the attempt's execution memory is released
+ * and a failure leaves a message naming the task.
+ */
+#include "executor/executor.h"
+
+#include "storage/memory.h"
+#include <stdio.h>
+#include <string.h>
+
+static int run_map_task(em_task *t, em_task_desc *d, const char *local_dir)
+{
+    em_shuffle_dep *dep = d->dep;
+    em_aggregator agg;
+    bool has_agg = em__shuffle_dep_aggregator(dep, &agg) && dep->map_side_combine;
+    em_shuffle_write_spec spec = {
+        .shuffle_id = dep->shuffle_id,
+        .map_id = d->partition,
+        .partitioner = em__key_partitioner(dep->partitioner),
+        .map_side_combine = has_agg ? &agg : NULL,
+        .dir = local_dir,
+    };
+    em_iter *in = NULL;
+    int rc = em__rdd_iterator(d->rdd, d->partition, t, &in);
+    if (rc) return rc;
+    em_shuffle_writer *w = NULL;
+    rc = em_shuffle_writer_open(&spec, t, &w);
+    em_value rec;
+    while (!rc && (rc = in->next(in, &rec)) == EM_ROW) {
+        rc = em__require_pair(t, rec, "a shuffle");
+        if (!rc) rc = em_shuffle_writer_add(w, rec);
+    }
+    em_iter_close(in);
+    if (rc == EM_DONE) return em_shuffle_writer_commit(w, &d->map_status);
+    if (w) em_shuffle_writer_abort(w);
+    return rc;
+}
+
+void em__run_task(em_context *ctx, em_task_desc *d)
+{
+    int64_t start = em__now_ns();
+    em_task t = {0};
+    t.task_id = d->task_id;
+    t.stage_id = d->stage_id;
+    t.stage_attempt = d->stage_attempt;
+    t.partition = d->partition;
+    t.attempt = d->attempt;
+    t.conf = ctx->conf;
+    t.memory = ctx->memory;
+    t.local_dir = ctx->local_dir;
+    em__clear_error();
+    int rc;
+    if (d->dep) {
+        rc = run_map_task(&t, d, ctx->local_dir);
+    } else {
+        em_iter *in = NULL;
+        rc = em__rdd_iterator(d->rdd, d->partition, &t, &in);
+        if (!rc) {
+            rc = d->fn(&t, in, &d->result, d->fn_arg);
+            em_iter_close(in);
+        }
+    }
+    em_memory_release_all_execution(ctx->memory, d->task_id);
+    d->status = rc;
+    if (rc) {
+        const char *msg = t.failed ? t.errmsg : em_errmsg();
+        if (!msg[0]) msg = em_strerror(rc);
+        d->errmsg = em__strdup(msg);
+    }
+    d->metrics = t.metrics;
+    d->run_ns = em__now_ns() - start;
+}
+
+void em__task_desc_free(em_task_desc *d)
+{
+    if (!d) return;
+    em_buf_free(&d->result);
+    em__free(d->errmsg);
+    em_map_status_clear(&d->map_status);
+    em__free(d);
+}

@@ -1,0 +1,122 @@
+/* The local scheduler backend (master local[N]): N task threads in the driver process that
+ * take task descriptions from one FIFO queue, run them with em__run_task and post the
+ * completion to the DAG scheduler. This process is the executor: the context's memory manager,
+ * block store and local directory serve the tasks.
+ *
+ * Thread rule: launch / cancel_queued from the scheduler's thread; the queue is guarded by
+ * lb->mu; stop joins the threads (no task may be queued or running then).
+ */
+#include "scheduler/scheduler.h"
+
+#include <pthread.h>
+
+typedef struct local_backend {
+    em_backend base;
+    em_context *ctx;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    em_task_desc *head, *tail;
+    bool stopping;
+    int num_threads;
+    pthread_t *threads;
+} local_backend;
+
+static void *task_thread(void *arg)
+{
+    local_backend *lb = arg;
+    for (;;) {
+        pthread_mutex_lock(&lb->mu);
+        while (!lb->head && !lb->stopping) pthread_cond_wait(&lb->cv, &lb->mu);
+        if (!lb->head) {
+            pthread_mutex_unlock(&lb->mu);
+            return NULL;
+        }
+        em_task_desc *d = lb->head;
+        lb->head = d->next;
+        if (!lb->head) lb->tail = NULL;
+        pthread_mutex_unlock(&lb->mu);
+        d->next = NULL;
+        em__run_task(lb->ctx, d);
+        em__sched_task_done(lb->ctx->sched, d);
+    }
+}
+
+static void local_launch(em_backend *b, em_task_desc *d)
+{
+    local_backend *lb = (local_backend *)b;
+    d->next = NULL;
+    pthread_mutex_lock(&lb->mu);
+    if (lb->tail) lb->tail->next = d;
+    else lb->head = d;
+    lb->tail = d;
+    pthread_cond_signal(&lb->cv);
+    pthread_mutex_unlock(&lb->mu);
+}
+
+static int local_cancel_queued(em_backend *b, int job_id)
+{
+    local_backend *lb = (local_backend *)b;
+    int n = 0;
+    em_task_desc *drop = NULL;
+    pthread_mutex_lock(&lb->mu);
+    em_task_desc **pp = &lb->head;
+    lb->tail = NULL;
+    while (*pp) {
+        em_task_desc *d = *pp;
+        if (d->job_id == job_id) {
+            *pp = d->next;
+            d->next = drop;
+            drop = d;
+            n++;
+        } else {
+            lb->tail = d;
+            pp = &d->next;
+        }
+    }
+    pthread_mutex_unlock(&lb->mu);
+    while (drop) {
+        em_task_desc *next = drop->next;
+        em__task_desc_free(drop);
+        drop = next;
+    }
+    return n;
+}
+
+static void local_stop(em_backend *b)
+{
+    local_backend *lb = (local_backend *)b;
+    pthread_mutex_lock(&lb->mu);
+    lb->stopping = true;
+    pthread_cond_broadcast(&lb->cv);
+    pthread_mutex_unlock(&lb->mu);
+    for (int i = 0; i < lb->num_threads; i++) pthread_join(lb->threads[i], NULL);
+    em__free(lb->threads);
+    pthread_cond_destroy(&lb->cv);
+    pthread_mutex_destroy(&lb->mu);
+    em__free(lb);
+}
+
+em_backend *em__local_backend_new(em_context *ctx, int num_threads)
+{
+    local_backend *lb = em__calloc(1, sizeof *lb);
+    if (!lb) return NULL;
+    lb->base = (em_backend){local_launch, local_cancel_queued, local_stop, num_threads};
+    lb->ctx = ctx;
+    lb->num_threads = num_threads;
+    pthread_mutex_init(&lb->mu, NULL);
+    pthread_cond_init(&lb->cv, NULL);
+    lb->threads = em__calloc((size_t)num_threads, sizeof *lb->threads);
+    if (!lb->threads) {
+        em__free(lb);
+        return NULL;
+    }
+    for (int i = 0; i < num_threads; i++) {
+        if (pthread_create(&lb->threads[i], NULL, task_thread, lb) != 0) {
+            lb->num_threads = i;
+            local_stop(&lb->base);
+            em__set_error(EM_ENOMEM, "cannot start task thread %d", i);
+            return NULL;
+        }
+    }
+    return &lb->base;
+}
