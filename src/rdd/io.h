@@ -5,16 +5,17 @@
  * Input: em_input_plan lists the files named by a path (a file, a directory's regular files
  * not starting with '.' or '_', or a glob), sorted by name, and cuts them into splits by size
  * (Hadoop's FileInputFormat rule: goal size = total / min_partitions, split size =
- * max(1 byte, min(goal, ember.files.maxPartitionBytes))... see input.c), each split a byte
+ * max(1 byte, min(goal, ember.files.maxPartitionBytes)), see input_plan.c), each split a byte
  * range of one file. Line splits follow Hadoop's LineRecordReader: a split that does not start
  * at offset 0 skips to the first byte after the first '\n' at or after (start - 1)... exactly:
  * a line belongs to the split in which its first byte lies, so every line is read once.
  * Line endings "\n", "\r\n" are removed; a final line without '\n' is still a line; an empty
  * file has no lines.
  *
- * Output: a text output job writes part files into "<path>/_temporary/<attempt>/" and the
- * committer renames the committed attempt's file into place; job commit writes _SUCCESS and
- * renames the staging directory to path... see output.c for the protocol.
+ * Output: em_output_job_setup creates the staging directory "<path>._ember_staging_<tag>";
+ * each task attempt writes "<staging>/.part-NNNNN.attempt-A.tmp" and renames it to
+ * "<staging>/part-NNNNN"; job commit writes _SUCCESS and renames staging to path (never over an
+ * existing path). See output.c for the protocol.
  *
  * Thread rule: plans are made on the driver; readers and writers belong to one task thread.
  */

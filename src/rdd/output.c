@@ -1,6 +1,6 @@
-/* Text and binary output with an atomic commit (saveAsTextFile, saveAsBinaryFile). The driver calls em_output_job_setup
- * before the job and em_output_job_commit or em_output_job_abort after it; each result task
- * calls em_output_write_partition on its own thread.
+/* Text and binary output with an atomic commit (saveAsTextFile, saveAsBinaryFile). The driver calls
+ * em_output_job_setup before the job and em_output_job_commit or em_output_job_abort after it; each
+ * result task calls em_output_write_partition on its own thread.
  *
  * Protocol (names for output path "out", job tag "7", partition 3, attempt 1):
  *   setup   out missing and its parent a writable directory, else an error; creates the
@@ -161,8 +161,8 @@ static int writer_put_raw(part_writer *w, em_value v)
     em_type type = em_value_type(v);
     if (type != EM_TYPE_BYTES && type != EM_TYPE_STRING)
         return em__set_error(EM_EFORMAT,
-                             "binary output of '%s' needs bytes or string records, got %s",
-                             w->path, em_type_name(type));
+                             "binary output of '%s' needs bytes or string records, got %s", w->path,
+                             em_type_name(type));
     size_t n = em_value_copy_bytes(v, NULL, 0);
     if (em_buf_reserve(&w->buf, n) != 0)
         return em__set_error(EM_ENOMEM, "out of memory writing '%s'", w->path);

@@ -33,6 +33,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Group records up to this size are held whatever the grant says. */
+#define SMALL_GROUP (64 * 1024)
+
 typedef struct map_block {
     char *data_path;
     uint64_t start, end, sum;
@@ -167,7 +170,12 @@ static bool out_room(reader *r, size_t n)
     size_t cap = r->out.cap ? r->out.cap * 2 : 256;
     while (cap < r->out.len + n) cap *= 2;
     int64_t grow = (int64_t)(cap - r->out.cap);
-    if (!shuf_mem_reserve(&r->mem, grow)) return false;
+    if (!shuf_mem_reserve(&r->mem, grow)) {
+        /* Small groups stay in memory even when the grant is exhausted (by merge buffers):
+         * a spill file per small group would be absurd. */
+        if (cap > SMALL_GROUP) return false;
+        shuf_mem_force(&r->mem, grow);
+    }
     uint8_t *d = em__realloc(r->out.data, cap);
     if (!d) {
         shuf_mem_unuse(&r->mem, grow);

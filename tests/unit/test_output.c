@@ -304,3 +304,39 @@ TEST(commit_when_output_appeared)
     }
     CHECK_EQ_INT(em__alloc_bytes(), 0); /* everything freed */
 }
+
+TEST(binary_output)
+{
+    char out[1200], p[1400];
+    snprintf(out, sizeof out, "%s/bin", test_tmpdir());
+    char *staging = NULL;
+    CHECK_OK(em_output_job_setup(out, "b", &staging));
+    em_records *r = em_records_new();
+    em_put_bytes(r, "\x00\x01\xff", 3);
+    em_put_str(r, "ab\0", 3);
+    em_put_bytes(r, "", 0);
+    em_put_cstr(r, "\n");
+    rec_iter it = make_iter(r, -1);
+    CHECK_OK(em_output_write_partition(staging, 1, 0, &it.base, NULL, true));
+
+    /* A record that is neither bytes nor string: EM_EFORMAT and no part file. */
+    em_records *bad = em_records_new();
+    em_put_bytes(bad, "ok", 2);
+    em_put_int64(bad, 5);
+    rec_iter it2 = make_iter(bad, -1);
+    CHECK_EQ_INT(em_output_write_partition(staging, 2, 0, &it2.base, NULL, true), EM_EFORMAT);
+    CHECK(strstr(em_errmsg(), "int64") != NULL);
+    CHECK_EQ_INT(count_entries(staging), 1);
+
+    CHECK_OK(em_output_job_commit(staging, out));
+    snprintf(p, sizeof p, "%s/part-00001", out);
+    check_file_is(p,
+                  "\x00\x01\xff"
+                  "ab\0"
+                  "\n",
+                  7);
+    em_records_free(r);
+    em_records_free(bad);
+    em__free(staging);
+    CHECK_EQ_INT(em__alloc_bytes(), 0); /* everything freed */
+}
