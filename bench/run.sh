@@ -68,7 +68,7 @@ TERA_N=$(awk -v s="$SCALE" 'BEGIN { v = int(10000000 * s + 0.5); print (v < 1000
 gen() {
     local name=$1
     shift
-    local path=$BENCH_DIR/$name params="gen $*"
+    local path=$BENCH_DIR/$name params="$*"
     if [ "${BENCH_REGEN:-0}" != 1 ] && [ -e "$path" ] &&
         [ "$(cat "$path.params" 2>/dev/null)" = "$params" ]; then
         echo "bench: reusing $path ($params)"

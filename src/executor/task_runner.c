@@ -29,8 +29,9 @@ static int run_map_task(em_task *t, em_task_desc *d, const char *local_dir)
     rc = em_shuffle_writer_open(&spec, t, &w);
     em_value rec;
     while (!rc && (rc = in->next(in, &rec)) == EM_ROW) {
-        rc = em__require_pair(t, rec, "a shuffle");
-        if (!rc) rc = em_shuffle_writer_add(w, rec);
+        rc = em_shuffle_writer_add(w, rec);
+        /* The writer checks the pair shape; say which record was wrong. */
+        if (rc == EM_EFORMAT) em__require_pair(t, rec, "a shuffle");
     }
     em_iter_close(in);
     if (rc == EM_DONE) return em_shuffle_writer_commit(w, &d->map_status);

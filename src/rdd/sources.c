@@ -44,7 +44,7 @@ em_rdd *em_parallelize(em_context *ctx, const em_records *data, int num_slices)
     size_t len, count = em_records_count(data);
     const uint8_t *bytes = em_records_data(data, &len);
     parallel_priv *p = em__calloc(1, sizeof *p);
-    if (p) p->data = em__memdup(bytes, len ? len : 1);
+    if (p) p->data = len ? em__memdup(bytes, len) : em__calloc(1, 1); /* bytes NULL if empty */
     if (p) p->slice_start = em__calloc((size_t)num_slices + 1, sizeof(size_t));
     if (!p || !p->data || !p->slice_start) goto oom;
     /* Walk the records once, cutting at record index i*count/num_slices. */

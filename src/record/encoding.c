@@ -138,7 +138,7 @@ em_type em_value_type(em_value v)
         if (n < 3 || d[n - 1] != 0 || d[n - 2] != 0) return EM_TYPE_INVALID;
         return d[0] == EM_TAG_STRING ? EM_TYPE_STRING : EM_TYPE_BYTES;
     case EM_TAG_TUPLE:
-        return n >= 2 && d[n - 1] == 0 && !v.ext ? EM_TYPE_TUPLE : EM_TYPE_INVALID;
+        return n >= 2 && d[n - 1] == 0 ? EM_TYPE_TUPLE : EM_TYPE_INVALID;
     case EM_TAG_LIST:
         return n >= 2 && d[n - 1] == 0 ? EM_TYPE_LIST : EM_TYPE_INVALID;
     default:
@@ -309,16 +309,25 @@ static inline bool is_container(em_value v)
     return v.len >= 2 && (v.data[0] == EM_TAG_TUPLE || v.data[0] == EM_TAG_LIST);
 }
 
+/* A tuple with ext set: its last element is a spilled list (encoded in the tuple's bytes as the
+ * empty-list placeholder 0x09 0x00) whose elements are in ext — how the shuffle hands out the
+ * (key, [values...]) record of a group too large for memory. */
+static inline bool tuple_with_ext(em_value v)
+{
+    return v.ext && v.len >= 2 && v.data[0] == EM_TAG_TUPLE;
+}
+
 void em_elems_init(em_elems *it, em_value container)
 {
     it->state = NULL;
     it->ext = NULL;
     it->pos = it->end = NULL;
-    if (container.ext) {
+    if (container.ext && !tuple_with_ext(container)) {
         it->ext = container.ext;
     } else if (is_container(container)) {
         it->pos = container.data + 1;
         it->end = container.data + container.len - 1;
+        it->state = (void *)container.ext; /* the last element's spilled list, if any */
     }
 }
 
@@ -347,6 +356,7 @@ int em_elems_next(em_elems *it, em_value *out)
     }
     *out = (em_value){it->pos, n, NULL};
     it->pos += n;
+    if (EM_UNLIKELY(it->state != NULL) && it->pos == it->end) out->ext = it->state;
     return EM_ROW;
 }
 
@@ -360,7 +370,7 @@ static void elems_drain(em_elems *it)
 
 size_t em_value_count(em_value v)
 {
-    if (v.ext) return (size_t)((const em_ext_list *)v.ext)->count;
+    if (v.ext && !tuple_with_ext(v)) return (size_t)((const em_ext_list *)v.ext)->count;
     if (!is_container(v)) return 0;
     size_t count = 0;
     const uint8_t *p = v.data + 1, *end = v.data + v.len - 1;
@@ -375,7 +385,7 @@ size_t em_value_count(em_value v)
 
 em_value em_value_at(em_value v, size_t i)
 {
-    if (v.ext) {
+    if (v.ext && !tuple_with_ext(v)) {
         em_elems it;
         em_value e, res = no_value;
         em_elems_init(&it, v);
@@ -401,7 +411,7 @@ em_value em_value_at(em_value v, size_t i)
     while (p < end) {
         size_t n = skip_fast(p, end);
         if (!n) break;
-        if (i-- == 0) return (em_value){p, n, NULL};
+        if (i-- == 0) return (em_value){p, n, p + n == end ? v.ext : NULL};
         p += n;
     }
     return no_value;
@@ -423,7 +433,7 @@ em_value em_value_val(em_value pair)
     if (!n) return no_value;
     p += n;
     n = p < end ? skip_fast(p, end) : 0;
-    return n ? (em_value){p, n, NULL} : no_value;
+    return n ? (em_value){p, n, p + n == end ? pair.ext : NULL} : no_value;
 }
 
 /* ---- comparison and hashing ---------------------------------------------------------------- */
@@ -433,7 +443,7 @@ em_value em_value_val(em_value pair)
 static int cmp_ext(em_value a, em_value b)
 {
     uint8_t ta = a.len ? a.data[0] : 0, tb = b.len ? b.data[0] : 0;
-    if (ta != tb || ta != EM_TAG_LIST) return (ta > tb) - (ta < tb);
+    if (ta != tb || (ta != EM_TAG_LIST && ta != EM_TAG_TUPLE)) return (ta > tb) - (ta < tb);
     em_elems ia, ib;
     em_elems_init(&ia, a);
     em_elems_init(&ib, b);
@@ -475,8 +485,8 @@ static void hash_update(XXH3_state_t *st, em_value v)
         XXH3_64bits_update(st, v.data, v.len);
         return;
     }
-    static const uint8_t open = EM_TAG_LIST, close = EM_TAG_END;
-    XXH3_64bits_update(st, &open, 1);
+    static const uint8_t close = EM_TAG_END;
+    XXH3_64bits_update(st, v.data, 1); /* the tuple or list tag */
     em_elems it;
     em_value e;
     em_elems_init(&it, v);
@@ -496,7 +506,7 @@ uint64_t em_value_hash(em_value v)
 int em__value_encode_to(em_buf *b, em_value v)
 {
     if (!v.ext) return em_buf_append(b, v.data, v.len);
-    uint8_t tag = EM_TAG_LIST;
+    uint8_t tag = v.data[0]; /* a spilled list, or a tuple ending with one */
     if (em_buf_append(b, &tag, 1)) return EM_ENOMEM;
     em_elems it;
     em_value e;

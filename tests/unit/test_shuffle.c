@@ -540,8 +540,9 @@ static long vm_hwm_kib(void)
     return v;
 }
 
-/* ~200 MB of records through a 16 MiB budget: written, then read sorted and grouped; the
- * process's peak RSS must stay near the budget. */
+/* ~200 MB of records through a 16 MiB budget: written, then read sorted (reducer 0) and grouped
+ * (reducer 1, where one key holds a quarter of all records); the process's peak RSS must stay
+ * near the budget. */
 TEST(big_data_bounded_memory)
 {
     const int64_t budget = 16 << 20;
@@ -563,13 +564,19 @@ TEST(big_data_bounded_memory)
     const int64_t n = 2600000, nkeys = 100000;
 #endif
     int64_t bytes = 0;
+    uint64_t rnd = 88172645463325252ull;
     for (int64_t i = 0; i < n; i++) {
         em_records_clear(r);
         em_put_tuple_begin(r);
-        em_put_int64(r, (int64_t)(((uint64_t)i * 0x9E3779B97F4A7C15ull >> 11) % nkeys));
+        uint64_t h = (uint64_t)i * 0x9E3779B97F4A7C15ull;
+        /* A quarter of the records share key 1: one huge group in reducer 1. */
+        em_put_int64(r, (h >> 60) < 4 ? 1 : (int64_t)((h >> 11) % nkeys));
         em_put_tuple_begin(r);
         em_put_int64(r, i);
-        pad[i % 64] = (char)('a' + i % 26);
+        for (size_t j = 0; j < sizeof pad; j++) { /* barely compressible padding */
+            rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+            pad[j] = (char)('a' + rnd % 26);
+        }
         em_put_str(r, pad, sizeof pad);
         em_put_end(r);
         em_put_end(r);
@@ -604,6 +611,7 @@ TEST(big_data_bounded_memory)
             CHECK_EQ_INT(k % 2, red);
             CHECK(red == 0 ? k >= prev : k > prev);
             prev = k;
+            if (red == 1 && k == 1) CHECK(group_list(rec).ext != NULL); /* the huge group */
             total += red == 0 ? 1 : (int64_t)em_value_count(group_list(rec));
         }
         CHECK_OK(rc);
