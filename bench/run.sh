@@ -123,6 +123,7 @@ run() {
         STATUS[$key]=timeout
         NOTE[$key]="killed after ${limit}s"
         echo "bench: $w / $s TIMED OUT after ${limit}s" >&2
+        case $s in ceiling | ember) FAIL=1 ;; esac # a peer's timeout is a result, not a failure
     elif [ $rc -ne 0 ]; then
         STATUS[$key]=failed
         NOTE[$key]="exit $rc, see $LOG/$w.$s.err"
@@ -364,6 +365,11 @@ done
 f2() { awk -v a="$1" -v b="$2" -v m="${3:-1}" -v p="${4:-%.2f}" \
     'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf p "\n", a * m / b }'; }
 ok() { [ "${STATUS[$1]:-}" = ok ] && [ -n "${TIME[$1]:-}" ]; }
+per_s() { # per_s COUNT SECONDS: a rate with an M or k suffix
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) { print "n/a"; exit } r = a / b
+        if (r >= 1e6) printf "%.2f M\n", r / 1e6; else if (r >= 1e4) printf "%.1f k\n", r / 1e3
+        else printf "%.0f\n", r }'
+}
 
 # target KEY_EMBER KEY_OTHER LABEL MIN: "LABEL: met (x.xx×)" where x = t_other / t_ember.
 target() {
@@ -410,7 +416,7 @@ table_row() { printf '| %-12s | %-9s | %9s | %8s | %11s | %12s | %9s | %9s | %s 
             t=${TIME[$key]}
             mbs=n/a recs=n/a
             [ -n "${WL_BYTES[$w]:-}" ] && mbs=$(f2 "${WL_BYTES[$w]}" "$t" 1e-6 '%.1f')
-            [ -n "${WL_RECS[$w]:-}" ] && recs=$(f2 "${WL_RECS[$w]}" "$t" 1 '%.3g')
+            [ -n "${WL_RECS[$w]:-}" ] && recs=$(per_s "${WL_RECS[$w]}" "$t")
             rss=$(f2 "${RSS[$key]:-}" 1024 1 '%.0f')
             table_row "$w" "$s" "$t" "$mbs" "$recs" "$rss" \
                 "$(ok "$w|ceiling" && f2 "${TIME[$w|ceiling]}" "$t" || echo n/a)" \

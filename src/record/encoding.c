@@ -116,6 +116,38 @@ static inline size_t skip_fast(const uint8_t *p, const uint8_t *end)
     return em__value_skip(p, end);
 }
 
+size_t em__value_skip_trusted(const uint8_t *p)
+{
+    const uint8_t *start = p;
+    int depth = 0;
+    do {
+        switch (*p) {
+        case EM_TAG_INT64:
+        case EM_TAG_FLOAT64: p += 9; break;
+        case EM_TAG_STRING:
+        case EM_TAG_BYTES:
+            p++;
+            for (;;) { /* 0x00 0x00 ends the payload; 0x00 0xFF is an escaped zero byte */
+                p = rawmemchr(p, 0);
+                p += 2;
+                if (p[-1] == 0) break;
+            }
+            break;
+        case EM_TAG_TUPLE:
+        case EM_TAG_LIST:
+            p++;
+            depth++;
+            continue;
+        case EM_TAG_END:
+            p++;
+            depth--;
+            break;
+        default: p++; break; /* null, false, true */
+        }
+    } while (depth > 0);
+    return (size_t)(p - start);
+}
+
 /* ---- types and scalars --------------------------------------------------------------------- */
 
 em_type em_value_type(em_value v)

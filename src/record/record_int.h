@@ -51,6 +51,11 @@ struct em_records {
  * than EM_RECORD_MAX_DEPTH). Never reads at or past end. Any thread. */
 size_t em__value_skip(const uint8_t *p, const uint8_t *end);
 
+/* The encoded length of the value starting at p, which must be well-formed (built by the
+ * em_put_* builders or already checked by em__value_skip / em_value_parse): no checks, no
+ * bounds, fast. Used on the engine's own buffers. Any thread. */
+size_t em__value_skip_trusted(const uint8_t *p);
+
 /* Appends an already-encoded whole value (at the current nesting level; at depth 0 it is one
  * record). enc must be well-formed (not checked). */
 void em__put_raw(em_records *out, const void *enc, size_t len);

@@ -277,10 +277,7 @@ int em_records_next(const em_records *r, size_t *cursor, em_value *out)
     size_t pos = *cursor;
     if (pos >= r->done) return EM_DONE;
     const uint8_t *p = r->buf.data + pos;
-    size_t n = em__value_skip(p, r->buf.data + r->done);
-    if (EM_UNLIKELY(n == 0))
-        return em__set_error(EM_EFORMAT, "malformed record at byte offset %zu of %zu", pos,
-                             r->done);
+    size_t n = em__value_skip_trusted(p); /* complete records are well-formed */
     *out = (em_value){p, n, NULL};
     *cursor = pos + n;
     return EM_ROW;
@@ -300,11 +297,10 @@ static bool index_extend(em_records *r)
     size_t pos = 0;
     if (r->index_len) {
         size_t last = r->index[r->index_len - 1];
-        pos = last + em__value_skip(r->buf.data + last, r->buf.data + r->done);
+        pos = last + em__value_skip_trusted(r->buf.data + last);
     }
     while (r->index_len < r->count && pos < r->done) {
-        size_t n = em__value_skip(r->buf.data + pos, r->buf.data + r->done);
-        if (!n) break;
+        size_t n = em__value_skip_trusted(r->buf.data + pos);
         r->index[r->index_len++] = pos;
         pos += n;
     }
@@ -326,7 +322,7 @@ em_value em_records_at(em_records *r, size_t i)
     size_t start = r->index[i];
     size_t end = i + 1 < r->index_len
                      ? r->index[i + 1]
-                     : start + em__value_skip(r->buf.data + start, r->buf.data + r->done);
+                     : start + em__value_skip_trusted(r->buf.data + start);
     return (em_value){r->buf.data + start, end - start, NULL};
 }
 
