@@ -8,6 +8,7 @@
  * Iterators run on the task thread; the RDD definitions on driver threads.
  */
 #include "rdd/rdd.h"
+#include "record/record_int.h"
 
 #include <math.h>
 #include <string.h>
@@ -61,6 +62,7 @@ static int fn_failed(narrow_iter *it, int rc)
 static int check_builder(narrow_iter *it, em_records *r)
 {
     int e = em_records_error(r);
+    if (!e && r->depth > 0) e = EM_EINVAL; /* a tuple or list left open */
     if (!e) return 0;
     return em__task_error(it->t, e, "%s function built a malformed value (%s)",
                           narrow_names[it->p->kind],

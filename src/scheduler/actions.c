@@ -59,13 +59,15 @@ static int concat_records(part_results *pr, em_records **out)
     return rc;
 }
 
+/* A NULL RDD means its definition failed: keep that message (the chain is checked once, at
+ * the action), or say so when there is none. */
 static int start_action(em_rdd *r, const char *name)
 {
-    em__clear_error();
     if (!r) {
         if (!em_errmsg()[0]) em__set_error(EM_EINVAL, "%s: NULL RDD", name);
         return EM_EINVAL;
     }
+    em__clear_error();
     return 0;
 }
 
@@ -252,9 +254,12 @@ static int ordered_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
     if (!recs) return EM_ENOMEM;
     em_value v;
     int rc;
+    /* Bound memory: past 2n + 1024 records keep the best n (no bound when n is so large that
+     * 2n + 1024 would overflow: takeOrdered(SIZE_MAX) means all, sorted). */
+    size_t bound = oa->n <= (SIZE_MAX - 1024) / 2 ? 2 * oa->n + 1024 : SIZE_MAX;
     while ((rc = in->next(in, &v)) == EM_ROW) {
         em_put_value(recs, v);
-        if (em_records_count(recs) >= 2 * oa->n + 1024) { /* bound memory: keep the best n */
+        if (em_records_count(recs) >= bound) {
             em_records *kept;
             if ((rc = keep_first_sorted(recs, oa->n, oa->descending, &kept))) break;
             em_records_free(recs);
@@ -376,14 +381,17 @@ static int fold_action(em_rdd *r, const em_value *zero, em_reduce_fn seq, em_red
     fold_arg fa = {seq, comb, arg, zero};
     part_results pr;
     if ((rc = run_collecting(r, NULL, 0, fold_partition, &fa, name, &pr))) return rc;
-    /* Merge the partitions' results on the driver, in partition order. */
+    /* Merge the partitions' results on the driver, in partition order. The user's function
+     * gets a driver-side task (partition -1) so em_task_fail and friends work there too. */
+    em_task drv = {.task_id = -1, .stage_id = -1, .partition = -1, .conf = r->ctx->conf,
+                   .memory = r->ctx->memory, .local_dir = r->ctx->local_dir};
     folder f = {em_records_new(), em_records_new(), false};
     rc = (f.acc && f.tmp) ? 0 : EM_ENOMEM;
-    if (!rc && zero) rc = fold_in(NULL, &f, comb, arg, *zero, name);
+    if (!rc && zero) rc = fold_in(&drv, &f, comb, arg, *zero, name);
     for (int i = 0; i < pr.n && !rc; i++) {
         if (!pr.bufs[i].len) continue;
         em_value v = {pr.bufs[i].data, pr.bufs[i].len, NULL};
-        rc = fold_in(NULL, &f, comb, arg, v, name);
+        rc = fold_in(&drv, &f, comb, arg, v, name);
     }
     part_results_free(&pr);
     em_records_free(f.tmp);

@@ -42,6 +42,7 @@ typedef struct shuf_mem {
     int64_t granted; /* acquired from t->memory and not yet released */
     int64_t used;    /* bytes our buffers really hold */
     int64_t chunk;   /* request granularity */
+    bool forcing;    /* while set, reserve never refuses (holding one record after a spill) */
 } shuf_mem;
 void shuf_mem_init(shuf_mem *m, em_task *t);
 /* Accounts bytes more if they fit the grant (asking the manager for more first); false if

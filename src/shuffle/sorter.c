@@ -173,9 +173,12 @@ static int add_item(shuf_sorter *s, uint32_t part, uint64_t aux, const uint8_t *
             if (rc) return rc;
             continue;
         }
-        /* Nothing left to spill: hold this one record anyway. */
-        shuf_mem_force(s->mem, (int64_t)(len + 64 * sizeof(shuf_item)));
-        if (!item_room(s) || !(p = arena_alloc(s, len)))
+        /* Nothing left to spill (other tasks hold the pool): hold this one record anyway,
+         * beyond the grant; the next add spills it. */
+        s->mem->forcing = true;
+        bool ok = item_room(s) && (p = arena_alloc(s, len));
+        s->mem->forcing = false;
+        if (!ok)
             return em__set_error(EM_ENOMEM, "shuffle: out of memory for a %zu-byte record", len);
         break;
     }

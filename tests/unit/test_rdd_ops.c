@@ -15,6 +15,7 @@
 #include <ember/ember.h>
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 
@@ -185,7 +186,10 @@ static void sl_free(strlist *l)
 
 /* Start index of slice s when n records are cut into k slices (parallelize's contract:
  * near-equal counts; this is the usual i*n/k cut). */
-static size_t slice_start(size_t n, int k, int s) { return n * (size_t)s / (size_t)k; }
+static size_t slice_start(size_t n, int k, int s)
+{
+    return n * (size_t)s / (size_t)k;
+}
 
 static void write_file(const char *path, const char *data, size_t len)
 {
@@ -358,6 +362,14 @@ static int to_string(em_task *t, em_value in, em_records *out, const void *arg)
     return 0;
 }
 
+/* x -> a permutation of 0..29999 (7919 is prime to 30000) */
+static int scramble(em_task *t, em_value in, em_records *out, const void *arg)
+{
+    (void)t, (void)arg;
+    em_put_int64(out, (em_value_int64(in) * 7919) % 30000);
+    return 0;
+}
+
 static atomic_long each_sum, each_count;
 static atomic_int part_calls;
 static atomic_long part_sizes[64];
@@ -420,8 +432,8 @@ TEST(map_filter_flat_map)
     free(got);
 
     /* A chain: filter . map . flatMap, fused in one stage. */
-    em_rdd *chain = em_rdd_flat_map(em_rdd_map(em_rdd_filter(src, is_mult3, NULL, 0), square, NULL, 0),
-                                    copies, NULL, 0);
+    em_rdd *chain = em_rdd_flat_map(
+        em_rdd_map(em_rdd_filter(src, is_mult3, NULL, 0), square, NULL, 0), copies, NULL, 0);
     nw = 0;
     for (int i = 0; i < N; i++) {
         if (in[i] % 3) continue;
@@ -491,7 +503,8 @@ TEST(pair_narrow_ops)
     em_rdd *pairs = par_pairs(ctx, k, v, N, 4);
 
     strlist got = collect_text(em_rdd_map_values(pairs, times10, NULL, 0)), want = {0};
-    for (int i = 0; i < N; i++) sl_addf(&want, "(%lld,%lld)", (long long)k[i], (long long)v[i] * 10);
+    for (int i = 0; i < N; i++)
+        sl_addf(&want, "(%lld,%lld)", (long long)k[i], (long long)v[i] * 10);
     sl_expect(&got, &want, false);
     sl_free(&got);
     sl_free(&want);
@@ -602,7 +615,8 @@ TEST(glom)
         CHECK_EQ_INT(em_value_type(l), EM_TYPE_LIST);
         size_t lo = slice_start(N, K, p), hi = slice_start(N, K, p + 1);
         CHECK_EQ_INT(em_value_count(l), hi - lo);
-        for (size_t i = lo; i < hi; i++) CHECK_EQ_INT(em_value_int64(em_value_at(l, i - lo)), in[i]);
+        for (size_t i = lo; i < hi; i++)
+            CHECK_EQ_INT(em_value_int64(em_value_at(l, i - lo)), in[i]);
     }
     em_records_free(recs);
     /* more partitions than records: empty lists */
@@ -630,8 +644,9 @@ TEST(zip_with_index)
     size_t n = 0;
     for (int i = 0; i < 100; i++)
         if (i < 20 || i >= 40) in[n++] = i;
-    em_rdd *holes = em_rdd_union(em_range(ctx, 0, 20, 1, 1),
-                                 em_rdd_union(em_range(ctx, 0, 0, 1, 2), em_range(ctx, 40, 100, 1, 3)));
+    em_rdd *holes =
+        em_rdd_union(em_range(ctx, 0, 20, 1, 1),
+                     em_rdd_union(em_range(ctx, 0, 0, 1, 2), em_range(ctx, 40, 100, 1, 3)));
     got = collect_text(em_rdd_zip_with_index(holes));
     for (size_t i = 0; i < n; i++) sl_addf(&want, "(%lld,%zu)", (long long)in[i], i);
     sl_expect(&got, &want, false);
@@ -709,7 +724,8 @@ TEST(text_file_lines)
     size_t len = 0;
     FILE *m = open_memstream(&data, &len);
     for (int i = 0; i < 3000; i++) {
-        sl_addf(&want, "line %d %.*s", i, i % 50, "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
+        sl_addf(&want, "line %d %.*s", i, i % 50,
+                "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz");
         fprintf(m, "%s%s", want.v[i], i % 7 == 0 ? "\r\n" : "\n");
     }
     fclose(m);
@@ -844,7 +860,8 @@ TEST(reduce_fold_aggregate)
     em_put_int64(z, 0);
     em_put_int64(z, 0);
     em_put_end(z);
-    CHECK_OK(em_rdd_aggregate(src, em_records_at(z, 0), seq_sum_count, comb_sum_count, NULL, 0, &r));
+    CHECK_OK(
+        em_rdd_aggregate(src, em_records_at(z, 0), seq_sum_count, comb_sum_count, NULL, 0, &r));
     em_value acc = em_records_at(r, 0);
     CHECK_EQ_INT(em_value_count(acc), 2);
     CHECK_EQ_INT(em_value_int64(em_value_at(acc, 0)), sum);
@@ -931,7 +948,8 @@ TEST(foreach_and_foreach_partition)
     CHECK_OK(em_rdd_foreach_partition(em_range(ctx, 0, 100, 1, 6), each_part, NULL, 0));
     CHECK_EQ_INT(atomic_load(&part_calls), 6);
     for (int p = 0; p < 6; p++)
-        CHECK_EQ_INT(atomic_load(&part_sizes[p]), (int64_t)(slice_start(100, 6, p + 1) - slice_start(100, 6, p)) + 1);
+        CHECK_EQ_INT(atomic_load(&part_sizes[p]),
+                     (int64_t)(slice_start(100, 6, p + 1) - slice_start(100, 6, p)) + 1);
     em_context_stop(ctx);
 }
 
@@ -1119,7 +1137,8 @@ static void all_actions_empty(em_context *ctx, em_rdd *e, int parts)
     CHECK_EQ_STR(files.v[0], "_SUCCESS");
     sl_free(&files);
     /* transformations over it are empty too */
-    CHECK_OK(em_rdd_count(em_rdd_reduce_by_key(em_rdd_key_by(e, mod5, NULL, 0), add, NULL, 0, 2), &c));
+    CHECK_OK(
+        em_rdd_count(em_rdd_reduce_by_key(em_rdd_key_by(e, mod5, NULL, 0), add, NULL, 0, 2), &c));
     CHECK_EQ_INT(c, 0);
     CHECK_OK(em_rdd_count(em_rdd_sort_by_key(em_rdd_key_by(e, mod5, NULL, 0), true, 3), &c));
     CHECK_EQ_INT(c, 0);
@@ -1168,6 +1187,83 @@ TEST(many_tiny_tasks)
     em_records *r;
     CHECK_OK(em_rdd_reduce(em_range(ctx, 0, 6000, 1, 2000), add, NULL, 0, &r));
     CHECK_EQ_INT(em_value_int64(em_records_at(r, 0)), 6000LL * 5999 / 2);
+    em_records_free(r);
+    em_context_stop(ctx);
+}
+
+TEST(cached_partition_read_twice_concurrently)
+{
+    em_context *ctx = ctx_new("local[3]");
+    em_rdd *a = em_rdd_cache(em_rdd_map(em_range(ctx, 0, 3000, 1, 3), counting_square, NULL, 0));
+    int64_t c;
+    CHECK_OK(em_rdd_count(em_rdd_union(a, a), &c)); /* the same partitions, twice in one job */
+    CHECK_EQ_INT(c, 6000);
+    long first = atomic_load(&calls);
+    CHECK(first >= 3000 && first <= 6000);
+    size_t n;
+    int64_t *got = collect_ints(a, &n);
+    CHECK_EQ_INT(atomic_load(&calls), first); /* cached by then */
+    CHECK_EQ_INT(n, 3000);
+    for (int i = 0; i < 3000; i++) CHECK_EQ_INT(got[i], (int64_t)i * i);
+    free(got);
+    em_context_stop(ctx);
+}
+
+typedef struct job_thread {
+    em_context *ctx;
+    int which;
+    int64_t result;
+    int rc;
+} job_thread;
+
+static void *run_job_thread(void *arg)
+{
+    job_thread *j = arg;
+    em_rdd *r = em_rdd_map(em_range(j->ctx, 0, 1000 + j->which, 1, 4 + j->which), square, NULL, 0);
+    em_records *out = NULL;
+    j->rc = em_rdd_reduce(r, add, NULL, 0, &out);
+    if (!j->rc) j->result = em_value_int64(em_records_at(out, 0));
+    em_records_free(out);
+    return NULL;
+}
+
+TEST(actions_from_several_threads)
+{
+    em_context *ctx = ctx_new("local[2]");
+    enum { T = 6 };
+    pthread_t th[T];
+    job_thread jobs[T];
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < T; i++) {
+            jobs[i] = (job_thread){ctx, i, 0, -1};
+            CHECK_EQ_INT(pthread_create(&th[i], NULL, run_job_thread, &jobs[i]), 0);
+        }
+        for (int i = 0; i < T; i++) {
+            pthread_join(th[i], NULL);
+            CHECK_EQ_INT(jobs[i].rc, 0);
+            int64_t want = 0;
+            for (int64_t x = 0; x < 1000 + i; x++) want += x * x;
+            CHECK_EQ_INT(jobs[i].result, want);
+        }
+    }
+    em_context_stop(ctx);
+}
+
+/* takeOrdered / top with n = SIZE_MAX ("everything, sorted") must not degrade or overflow. */
+TEST(take_ordered_everything)
+{
+    em_context *ctx = ctx_new("local[2]");
+    enum { N = 30000 };
+    em_records *r;
+    em_rdd *src = em_rdd_map(em_range(ctx, 0, N, 1, 2), scramble, NULL, 0);
+    CHECK_OK(em_rdd_take_ordered(src, SIZE_MAX, &r));
+    CHECK_EQ_INT(em_records_count(r), N);
+    for (size_t i = 0; i < N; i++) CHECK_EQ_INT(em_value_int64(em_records_at(r, i)), (int64_t)i);
+    em_records_free(r);
+    CHECK_OK(em_rdd_top(src, SIZE_MAX - 1, &r));
+    CHECK_EQ_INT(em_records_count(r), N);
+    for (size_t i = 0; i < N; i++)
+        CHECK_EQ_INT(em_value_int64(em_records_at(r, i)), (int64_t)(N - 1 - i));
     em_records_free(r);
     em_context_stop(ctx);
 }
