@@ -14,6 +14,7 @@ import statistics
 import sys
 import time
 
+sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dask_common  # noqa: E402
 

@@ -16,6 +16,7 @@ import sys
 import time
 from collections import Counter
 
+sys.dont_write_bytecode = True  # keep bench/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dask_common  # noqa: E402
 

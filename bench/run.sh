@@ -91,7 +91,7 @@ gen terasort gen terasort --records "$TERA_N" --seed 1
 # files PATH: the input files PATH stands for (a file, or a directory's visible files).
 files() {
     if [ -d "$1" ]; then
-        find "$1" -maxdepth 1 -type f ! -name '.*' ! -name '_*' | LC_ALL=C sort
+        find -H "$1" -maxdepth 1 -type f ! -name '.*' ! -name '_*' | LC_ALL=C sort
     else
         echo "$1"
     fi
@@ -310,8 +310,8 @@ tasks_from() { # tasks_from SYSTEM: fill the two rows from the log of the run "t
             FAIL=1
             return
         fi
-        TIME[empty job|$s]=$(awk -v m="$ms" 'BEGIN { printf "%.4f", m / 1000 }')
-        TIME[10k tasks|$s]=$(awk -v t="$tps" 'BEGIN { printf "%.3f", 10000 / t }')
+        TIME[empty job|$s]=$(awk -v m="$ms" 'BEGIN { printf "%.3g", m / 1000 }')
+        TIME[10k tasks|$s]=$(awk -v t="$tps" 'BEGIN { printf "%.3g", 10000 / t }')
         WL_RECS[10k tasks]=10000
     fi
 }
@@ -328,7 +328,7 @@ overhead() {
         skip_row "empty job" ember "n/a (BUILD/bench/ember_tasks not built)"
         skip_row "10k tasks" ember "n/a (BUILD/bench/ember_tasks not built)"
     else
-        run tasks ember "$TIMEOUT" "$bin"
+        run tasks ember "$TIMEOUT" "$bin" --master "$MASTER"
         tasks_from ember
     fi
     if skipped dask; then
@@ -365,6 +365,11 @@ done
 f2() { awk -v a="$1" -v b="$2" -v m="${3:-1}" -v p="${4:-%.2f}" \
     'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf p "\n", a * m / b }'; }
 ok() { [ "${STATUS[$1]:-}" = ok ] && [ -n "${TIME[$1]:-}" ]; }
+ratio() { # ratio T_OTHER T_THIS: T_OTHER / T_THIS, two significant places when small
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) { print "n/a"; exit } r = a / b
+        if (r >= 100) printf "%.0f\n", r; else if (r >= 0.1) printf "%.2f\n", r
+        else printf "%.2g\n", r }'
+}
 per_s() { # per_s COUNT SECONDS: a rate with an M or k suffix
     awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) { print "n/a"; exit } r = a / b
         if (r >= 1e6) printf "%.2f M\n", r / 1e6; else if (r >= 1e4) printf "%.1f k\n", r / 1e3
@@ -419,8 +424,8 @@ table_row() { printf '| %-12s | %-9s | %9s | %8s | %11s | %12s | %9s | %9s | %s 
             [ -n "${WL_RECS[$w]:-}" ] && recs=$(per_s "${WL_RECS[$w]}" "$t")
             rss=$(f2 "${RSS[$key]:-}" 1024 1 '%.0f')
             table_row "$w" "$s" "$t" "$mbs" "$recs" "$rss" \
-                "$(ok "$w|ceiling" && f2 "${TIME[$w|ceiling]}" "$t" || echo n/a)" \
-                "$(ok "$w|ember" && f2 "${TIME[$w|ember]}" "$t" || echo n/a)" "$tgt"
+                "$(ok "$w|ceiling" && ratio "${TIME[$w|ceiling]}" "$t" || echo n/a)" \
+                "$(ok "$w|ember" && ratio "${TIME[$w|ember]}" "$t" || echo n/a)" "$tgt"
         else
             case $st in
             mismatch) label="WRONG OUTPUT: ${NOTE[$key]}" ;;

@@ -38,7 +38,8 @@ const em_conf *em_context_conf(const em_context *ctx);
 /* ember.default.parallelism, or the total number of task slots. */
 int em_context_default_parallelism(const em_context *ctx);
 
-/* The master URL and application id ("app-20261121224310-0000"). */
+/* The master URL and application id ("local-20261121224310-4242": master kind, start time,
+ * driver pid). */
 const char *em_context_master(const em_context *ctx);
 const char *em_context_app_id(const em_context *ctx);
 

@@ -2,7 +2,8 @@
  *
  * A transformation takes a function pointer and an optional argument blob (arg, arg_len). The
  * blob is copied by value when the RDD is defined (it is the closure) and handed to every call
- * as `arg`; it must not hold pointers that need to be valid in another process. Any C function
+ * as `arg`; it must not hold pointers that need to be valid in another process. (Actions —
+ * foreach, reduce, fold, aggregate — use their arg only while they run.) Any C function
  * works, static ones too: executors run the same binary as the driver, so a function is shipped
  * as its offset from the binary's load base plus the binary's build identity.
  *

@@ -6,7 +6,8 @@
  * user never frees one.
  *
  * Pair RDDs are RDDs of 2-tuples (key, value); the *ByKey operators, joins and sortByKey take
- * them, and fail the job with EM_EFORMAT naming the record if an element is not a 2-tuple.
+ * them. An element that is not a 2-tuple fails its task with a message naming the record; after
+ * ember.task.maxFailures attempts the action returns EM_EJOB with that message.
  *
  * Transformations return NULL only on bad arguments or out of memory (see em_errmsg()).
  * Passing NULL as the parent RDD returns NULL, so a chain may be checked once at its end.
@@ -53,7 +54,8 @@ em_rdd *em_text_file(em_context *ctx, const char *path, int min_partitions);
 em_rdd *em_whole_text_files(em_context *ctx, const char *path, int min_partitions);
 
 /* Fixed-length binary records (bytes values of record_length bytes) of a file, directory or
- * glob. A file whose size is not a multiple of record_length fails the job naming the file. */
+ * glob. A file whose size is not a multiple of record_length is an error when the RDD is
+ * defined (NULL, EM_EFORMAT naming the file and its size). */
 em_rdd *em_binary_records(em_context *ctx, const char *path, int record_length);
 
 /* ---- narrow transformations -------------------------------------------------------------- */

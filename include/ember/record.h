@@ -105,8 +105,9 @@ bool em_value_eq(em_value a, em_value b);
 /* A 64-bit hash of the encoding (XXH3), the one the hash partitioner uses. */
 uint64_t em_value_hash(em_value v);
 
-/* Writes v as text: strings and bytes raw, int64 in decimal, float64 with 17 significant
- * digits (shortest round-trip form), bool true/false, null "null", tuples "(a,b)", lists
+/* Writes v as text: strings and bytes raw, int64 in decimal, float64 in the shortest form that
+ * reads back to the same double (Python's repr: "0.1", "1.0", "1e+300", "inf", "nan"), bool
+ * true/false, null "null", tuples "(a,b)", lists
  * "[a,b]" (this is the form saveAsTextFile writes). Returns the number of bytes written or
  * -errno. */
 int em_value_fprint(em_value v, FILE *f);

@@ -14,7 +14,8 @@
 
 struct em_memory_manager;
 
-/* Counters one task attempt accumulates; summed per stage by the scheduler. */
+/* Counters one task attempt accumulates; handed back to the scheduler with the task's
+ * completion (em_task_desc.metrics), for the listener bus and UI of a later issue. */
 typedef struct em_task_metrics {
     int64_t records_read, bytes_read; /* input sources */
     int64_t shuffle_records_written, shuffle_bytes_written;

@@ -10,7 +10,7 @@ s = open(sys.argv[1]).read()
 m = re.search(r"```c\n(.*?)```", s, re.S)
 open(sys.argv[2], "w").write(m.group(1))
 PYEOF
-if cc -std=c11 -Wall -Wextra -Wno-unused-parameter -Werror -I"$EMBER_SRC/include" "$T/hello.c" \
+if cc ${EMBER_CFLAGS:-} -std=c11 -Wall -Wextra -Wno-unused-parameter -Werror -I"$EMBER_SRC/include" "$T/hello.c" \
     "$EMBER_BUILD/libember.a" $(pkg-config --libs liblz4 libzstd libxxhash) -lpthread -lm \
     -o "$T/hello" 2>"$T/cc.err"; then
     pass "README program compiles"

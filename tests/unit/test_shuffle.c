@@ -545,7 +545,11 @@ static long vm_hwm_kib(void)
  * near the budget. */
 TEST(big_data_bounded_memory)
 {
+#ifdef __SANITIZE_ADDRESS__
+    const int64_t budget = 2 << 20; /* a tenth of the data, so a tenth of the budget */
+#else
     const int64_t budget = 16 << 20;
+#endif
     em_task *t = make_task(budget, 77);
     char dir[1200];
     snprintf(dir, sizeof dir, "%s/big", test_tmpdir());
