@@ -29,14 +29,15 @@ static char test_tmp[1024];
     static void test_##name(void);                                                                 \
     __attribute__((constructor)) static void test_register_##name(void)                            \
     {                                                                                              \
-        if (test_count < TEST_MAX) test_cases[test_count++] = (struct test_case){#name, test_##name}; \
+        if (test_count < TEST_MAX)                                                                 \
+            test_cases[test_count++] = (struct test_case){#name, test_##name};                     \
     }                                                                                              \
     static void test_##name(void)
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)
@@ -79,7 +80,10 @@ static char test_tmp[1024];
     } while (0)
 
 /* A fresh temporary directory for the running test. */
-static inline const char *test_tmpdir(void) { return test_tmp; }
+static inline const char *test_tmpdir(void)
+{
+    return test_tmp;
+}
 
 static int test_run_one(const struct test_case *tc, int timeout_s)
 {
@@ -98,7 +102,8 @@ static int test_run_one(const struct test_case *tc, int timeout_s)
         exit(0); /* not _exit: LeakSanitizer checks at exit in sanitizer builds */
     }
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
     int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!ok && WIFSIGNALED(status))
         fprintf(stderr, "test %s killed by signal %d%s\n", tc->name, WTERMSIG(status),

@@ -3,9 +3,9 @@
 #ifndef EMBER_EMBER_H
 #define EMBER_EMBER_H
 
-#define EMBER_VERSION_MAJOR 0
-#define EMBER_VERSION_MINOR 1
-#define EMBER_VERSION_PATCH 0
+#define EMBER_VERSION_MAJOR  0
+#define EMBER_VERSION_MINOR  1
+#define EMBER_VERSION_PATCH  0
 #define EMBER_VERSION_STRING "0.1.0"
 
 #include "errors.h"

@@ -44,8 +44,7 @@ typedef int (*em_pred_fn)(em_task *t, em_value in, const void *arg);
 
 /* reduce, fold, reduceByKey, mergeValue, mergeCombiners: combines a and b into exactly one
  * output value appended to out. Must be associative (and commutative for the *ByKey forms). */
-typedef int (*em_reduce_fn)(em_task *t, em_value a, em_value b, em_records *out,
-                            const void *arg);
+typedef int (*em_reduce_fn)(em_task *t, em_value a, em_value b, em_records *out, const void *arg);
 
 /* mapPartitions, mapPartitionsWithIndex (em_task_partition gives the index). */
 typedef int (*em_partition_fn)(em_task *t, em_iter *in, em_records *out, const void *arg);

@@ -107,9 +107,8 @@ em_rdd *em_rdd_reduce_by_key(em_rdd *r, em_reduce_fn fn, const void *arg, size_t
 em_rdd *em_rdd_fold_by_key(em_rdd *r, em_value zero, em_reduce_fn fn, const void *arg,
                            size_t arg_len, int num_partitions);
 /* seq_op(acc, v) folds values into an accumulator started at zero; comb_op(acc, acc) merges. */
-em_rdd *em_rdd_aggregate_by_key(em_rdd *r, em_value zero, em_reduce_fn seq_op,
-                                em_reduce_fn comb_op, const void *arg, size_t arg_len,
-                                int num_partitions);
+em_rdd *em_rdd_aggregate_by_key(em_rdd *r, em_value zero, em_reduce_fn seq_op, em_reduce_fn comb_op,
+                                const void *arg, size_t arg_len, int num_partitions);
 /* create(v) -> c, merge_value(c, v) -> c, merge_combiners(c, c) -> c. */
 em_rdd *em_rdd_combine_by_key(em_rdd *r, em_map_fn create, em_reduce_fn merge_value,
                               em_reduce_fn merge_combiners, const void *arg, size_t arg_len,
@@ -118,8 +117,8 @@ em_rdd *em_rdd_combine_by_key(em_rdd *r, em_map_fn create, em_reduce_fn merge_va
  * those of partition i+1. */
 em_rdd *em_rdd_sort_by_key(em_rdd *r, bool ascending, int num_partitions);
 /* Sorted by fn(x) (fn emits one key); the values are the original elements. */
-em_rdd *em_rdd_sort_by(em_rdd *r, em_map_fn key_fn, const void *arg, size_t arg_len,
-                       bool ascending, int num_partitions);
+em_rdd *em_rdd_sort_by(em_rdd *r, em_map_fn key_fn, const void *arg, size_t arg_len, bool ascending,
+                       int num_partitions);
 /* Joins of pair RDDs: (k, (v, w)). Outer joins put null where a side has no match. */
 em_rdd *em_rdd_join(em_rdd *a, em_rdd *b, int num_partitions);
 em_rdd *em_rdd_left_outer_join(em_rdd *a, em_rdd *b, int num_partitions);
@@ -169,8 +168,7 @@ int em_rdd_count_by_value(em_rdd *r, em_records **out);
 /* The values of key in a pair RDD. */
 int em_rdd_lookup(em_rdd *r, em_value key, em_records **out);
 int em_rdd_foreach(em_rdd *r, em_each_fn fn, const void *arg, size_t arg_len);
-int em_rdd_foreach_partition(em_rdd *r, em_each_partition_fn fn, const void *arg,
-                             size_t arg_len);
+int em_rdd_foreach_partition(em_rdd *r, em_each_partition_fn fn, const void *arg, size_t arg_len);
 /* Writes one part-NNNNN file per partition into directory path, each element as a line
  * (em_value_format's text), then _SUCCESS. The directory must not exist (EM_EEXIST). Output is
  * committed atomically: tasks write to a temporary directory that is renamed into place only

@@ -13,16 +13,18 @@ static _Atomic int64_t live_bytes;
 void *em__malloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (p) atomic_fetch_add_explicit(&live_bytes, (int64_t)malloc_usable_size(p),
-                                     memory_order_relaxed);
+    if (p)
+        atomic_fetch_add_explicit(&live_bytes, (int64_t)malloc_usable_size(p),
+                                  memory_order_relaxed);
     return p;
 }
 
 void *em__calloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
-    if (p) atomic_fetch_add_explicit(&live_bytes, (int64_t)malloc_usable_size(p),
-                                     memory_order_relaxed);
+    if (p)
+        atomic_fetch_add_explicit(&live_bytes, (int64_t)malloc_usable_size(p),
+                                  memory_order_relaxed);
     return p;
 }
 
@@ -43,7 +45,10 @@ void em__free(void *p)
     free(p);
 }
 
-char *em__strdup(const char *s) { return s ? em__memdup(s, strlen(s) + 1) : NULL; }
+char *em__strdup(const char *s)
+{
+    return s ? em__memdup(s, strlen(s) + 1) : NULL;
+}
 
 char *em__strndup(const char *s, size_t n)
 {
@@ -61,4 +66,7 @@ void *em__memdup(const void *p, size_t n)
     return d;
 }
 
-int64_t em__alloc_bytes(void) { return atomic_load_explicit(&live_bytes, memory_order_relaxed); }
+int64_t em__alloc_bytes(void)
+{
+    return atomic_load_explicit(&live_bytes, memory_order_relaxed);
+}

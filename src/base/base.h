@@ -18,11 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EM_LIKELY(x) __builtin_expect(!!(x), 1)
-#define EM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define EM_LIKELY(x)    __builtin_expect(!!(x), 1)
+#define EM_UNLIKELY(x)  __builtin_expect(!!(x), 0)
 #define EM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define EM_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define EM_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define EM_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define EM_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define EM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* ---- allocation ---------------------------------------------------------------------------- */
@@ -50,13 +50,19 @@ typedef struct em_buf {
     uint8_t *data;
     size_t len, cap;
 } em_buf;
-#define EM_BUF_INIT {NULL, 0, 0}
+#define EM_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 /* Makes room for extra more bytes. 0 or EM_ENOMEM. */
 int em_buf_reserve(em_buf *b, size_t extra);
 int em_buf_append(em_buf *b, const void *p, size_t n);
 int em_buf_printf(em_buf *b, const char *fmt, ...) EM_PRINTF(2, 3);
 void em_buf_free(em_buf *b);
-static inline void em_buf_reset(em_buf *b) { b->len = 0; }
+static inline void em_buf_reset(em_buf *b)
+{
+    b->len = 0;
+}
 
 /* ---- logging ------------------------------------------------------------------------------- */
 enum em_log_level { EM_LOG_ERROR = 0, EM_LOG_WARN, EM_LOG_INFO, EM_LOG_DEBUG };

@@ -11,12 +11,15 @@ static _Thread_local char errmsg[EM_ERRMSG_CAP];
 const char *em_strerror(int code)
 {
     switch (code) {
-    case 0: return "success";
+    case 0:
+        return "success";
 #define EM__STRERROR_CASE(name, value, desc)                                                       \
-    case value: return desc;
+    case value:                                                                                    \
+        return desc;
         EM_ERRNO_MAP(EM__STRERROR_CASE)
 #undef EM__STRERROR_CASE
-    default: break;
+    default:
+        break;
     }
     if (code < 0 && code > -4096) return strerror(-code);
     return "unknown error";
@@ -25,18 +28,27 @@ const char *em_strerror(int code)
 const char *em_err_name(int code)
 {
     switch (code) {
-    case 0: return "EM_OK";
+    case 0:
+        return "EM_OK";
 #define EM__NAME_CASE(name, value, desc)                                                           \
-    case value: return "EM_" #name;
+    case value:                                                                                    \
+        return "EM_" #name;
         EM_ERRNO_MAP(EM__NAME_CASE)
 #undef EM__NAME_CASE
-    default: return "EM_UNKNOWN";
+    default:
+        return "EM_UNKNOWN";
     }
 }
 
-const char *em_errmsg(void) { return errmsg; }
+const char *em_errmsg(void)
+{
+    return errmsg;
+}
 
-void em__clear_error(void) { errmsg[0] = '\0'; }
+void em__clear_error(void)
+{
+    errmsg[0] = '\0';
+}
 
 int em__set_errorv(int code, const char *fmt, va_list ap)
 {

@@ -20,7 +20,7 @@ typedef struct em_task_metrics {
     int64_t records_read, bytes_read; /* input sources */
     int64_t shuffle_records_written, shuffle_bytes_written;
     int64_t shuffle_records_read, shuffle_bytes_read;
-    int64_t spill_count, spill_bytes;      /* bytes written to spill files */
+    int64_t spill_count, spill_bytes; /* bytes written to spill files */
     int64_t peak_execution_memory;
     int64_t records_out;
 } em_task_metrics;

@@ -18,10 +18,14 @@ __attribute__((constructor)) static void log_level_from_env(void)
 {
     const char *s = getenv("EMBER_LOG_LEVEL");
     if (!s) return;
-    if (!strcasecmp(s, "error")) em__log_level = EM_LOG_ERROR;
-    else if (!strcasecmp(s, "warn")) em__log_level = EM_LOG_WARN;
-    else if (!strcasecmp(s, "info")) em__log_level = EM_LOG_INFO;
-    else if (!strcasecmp(s, "debug")) em__log_level = EM_LOG_DEBUG;
+    if (!strcasecmp(s, "error"))
+        em__log_level = EM_LOG_ERROR;
+    else if (!strcasecmp(s, "warn"))
+        em__log_level = EM_LOG_WARN;
+    else if (!strcasecmp(s, "info"))
+        em__log_level = EM_LOG_INFO;
+    else if (!strcasecmp(s, "debug"))
+        em__log_level = EM_LOG_DEBUG;
 }
 
 void em__log(int level, const char *subsys, const char *fmt, ...)
@@ -34,7 +38,10 @@ void em__log(int level, const char *subsys, const char *fmt, ...)
     localtime_r(&secs, &tm);
     int n = (int)strftime(line, sizeof line, "%H:%M:%S", &tm);
     n += snprintf(line + n, sizeof line - (size_t)n, ".%03d %s %s: ", (int)(ms % 1000),
-                  names[level < 0 ? 0 : level > 3 ? 3 : level], subsys);
+                  names[level < 0   ? 0
+                        : level > 3 ? 3
+                                    : level],
+                  subsys);
     va_list ap;
     va_start(ap, fmt);
     if (n < (int)sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
@@ -49,7 +56,10 @@ int64_t em__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t em__now_ms(void) { return em__now_ns() / 1000000; }
+int64_t em__now_ms(void)
+{
+    return em__now_ns() / 1000000;
+}
 
 int64_t em__wall_ms(void)
 {

@@ -15,15 +15,15 @@ typedef struct em_task_desc {
     /* set by the scheduler */
     int64_t task_id;
     int job_id, stage_id, stage_attempt, partition, attempt;
-    struct em_rdd *rdd;    /* result task: the final RDD; map task: the shuffle's parent */
-    em_shuffle_dep *dep;   /* map task only */
-    em_result_fn fn;       /* result task only */
+    struct em_rdd *rdd;  /* result task: the final RDD; map task: the shuffle's parent */
+    em_shuffle_dep *dep; /* map task only */
+    em_result_fn fn;     /* result task only */
     void *fn_arg;
-    void *sched_data;      /* scheduler's bookkeeping */
+    void *sched_data; /* scheduler's bookkeeping */
     /* set by the runner */
-    int status;            /* 0 or a negative error */
-    char *errmsg;          /* em__malloc'd failure message, or NULL */
-    em_buf result;         /* result task's bytes */
+    int status;    /* 0 or a negative error */
+    char *errmsg;  /* em__malloc'd failure message, or NULL */
+    em_buf result; /* result task's bytes */
     em_map_status map_status;
     em_task_metrics metrics;
     int64_t run_ns;

@@ -10,11 +10,19 @@
 
 #include <string.h>
 
-enum co_kind { CO_GROUP, CO_JOIN, CO_LEFT, CO_RIGHT, CO_FULL, CO_SUBTRACT, CO_SUBTRACT_BY_KEY,
-               CO_INTERSECTION };
-static const char *const co_names[] = {"cogroup", "join", "leftOuterJoin", "rightOuterJoin",
-                                       "fullOuterJoin", "subtract", "subtractByKey",
-                                       "intersection"};
+enum co_kind {
+    CO_GROUP,
+    CO_JOIN,
+    CO_LEFT,
+    CO_RIGHT,
+    CO_FULL,
+    CO_SUBTRACT,
+    CO_SUBTRACT_BY_KEY,
+    CO_INTERSECTION
+};
+static const char *const co_names[] = {"cogroup",        "join",          "leftOuterJoin",
+                                       "rightOuterJoin", "fullOuterJoin", "subtract",
+                                       "subtractByKey",  "intersection"};
 
 typedef struct co_priv {
     enum co_kind kind;
@@ -45,7 +53,8 @@ typedef struct co_iter {
 static int advance(side *s)
 {
     int rc = s->reader->next(s->reader, &s->rec);
-    if (rc == EM_ROW) s->have = true;
+    if (rc == EM_ROW)
+        s->have = true;
     else {
         s->have = false;
         s->done = true;
@@ -74,9 +83,12 @@ static int next_key(co_iter *c)
     side *a = &c->s[0], *b = &c->s[1];
     if (!a->have && !b->have) return EM_DONE;
     int cmp;
-    if (!a->have) cmp = 1;
-    else if (!b->have) cmp = -1;
-    else cmp = em_value_cmp(em_value_key(a->rec), em_value_key(b->rec));
+    if (!a->have)
+        cmp = 1;
+    else if (!b->have)
+        cmp = -1;
+    else
+        cmp = em_value_cmp(em_value_key(a->rec), em_value_key(b->rec));
     c->in_a = cmp <= 0;
     c->in_b = cmp >= 0;
     c->key = em_value_key(c->in_a ? a->rec : b->rec);
@@ -186,8 +198,10 @@ static int co_next(em_iter *base, em_value *out)
                 if (rc < 0) return rc;
                 if (rc == EM_ROW) {
                     em_records_clear(c->out);
-                    if (k == CO_SUBTRACT) em_put_value(c->out, c->key);
-                    else em_put_pair(c->out, c->key, v);
+                    if (k == CO_SUBTRACT)
+                        em_put_value(c->out, c->key);
+                    else
+                        em_put_pair(c->out, c->key, v);
                     return emit(c, out);
                 }
             }
@@ -222,8 +236,8 @@ static int co_compute(struct em_rdd *r, int part, em_task *t, em_iter **out)
     c->out = em_records_new();
     int rc = c->out ? 0 : EM_ENOMEM;
     for (int i = 0; i < 2 && !rc; i++) {
-        rc = em__open_shuffle_reader(r, p->dep[i], part, EM_READ_GROUPED, false, t,
-                                     &c->s[i].reader);
+        rc =
+            em__open_shuffle_reader(r, p->dep[i], part, EM_READ_GROUPED, false, t, &c->s[i].reader);
         if (!rc) rc = advance(&c->s[i]);
     }
     if (rc) {
@@ -256,10 +270,10 @@ static em_rdd *co_new(em_rdd *a, em_rdd *b, enum co_kind kind, int num_partition
         b = em__keyed_with_null(b);
         if (!a || !b) return NULL;
     }
-    int n = num_partitions > 0 ? num_partitions
-                               : (a->ctx->default_parallelism > 0
-                                      ? a->ctx->default_parallelism
-                                      : EM_MAX(a->num_partitions, b->num_partitions));
+    int n = num_partitions > 0
+                ? num_partitions
+                : (a->ctx->default_parallelism > 0 ? a->ctx->default_parallelism
+                                                   : EM_MAX(a->num_partitions, b->num_partitions));
     if (kind == CO_SUBTRACT || kind == CO_SUBTRACT_BY_KEY)
         n = num_partitions > 0 ? num_partitions : a->num_partitions;
     if (n <= 0) n = 1;
@@ -283,8 +297,14 @@ static em_rdd *co_new(em_rdd *a, em_rdd *b, enum co_kind kind, int num_partition
     return r;
 }
 
-em_rdd *em_rdd_cogroup(em_rdd *a, em_rdd *b, int n) { return co_new(a, b, CO_GROUP, n, true); }
-em_rdd *em_rdd_join(em_rdd *a, em_rdd *b, int n) { return co_new(a, b, CO_JOIN, n, true); }
+em_rdd *em_rdd_cogroup(em_rdd *a, em_rdd *b, int n)
+{
+    return co_new(a, b, CO_GROUP, n, true);
+}
+em_rdd *em_rdd_join(em_rdd *a, em_rdd *b, int n)
+{
+    return co_new(a, b, CO_JOIN, n, true);
+}
 em_rdd *em_rdd_left_outer_join(em_rdd *a, em_rdd *b, int n)
 {
     return co_new(a, b, CO_LEFT, n, true);

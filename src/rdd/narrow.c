@@ -27,9 +27,9 @@ enum narrow_kind {
     NK_SAMPLE,
 };
 
-static const char *const narrow_names[] = {
-    "map", "filter", "flatMap", "mapPartitions", "mapValues", "flatMapValues",
-    "keyBy", "keys", "values", "glom", "sample"};
+static const char *const narrow_names[] = {"map",       "filter",        "flatMap", "mapPartitions",
+                                           "mapValues", "flatMapValues", "keyBy",   "keys",
+                                           "values",    "glom",          "sample"};
 
 typedef struct narrow_priv {
     enum narrow_kind kind;
@@ -77,7 +77,10 @@ static uint64_t next_rand(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static double next_unit(uint64_t *s) { return (double)(next_rand(s) >> 11) * 0x1.0p-53; }
+static double next_unit(uint64_t *s)
+{
+    return (double)(next_rand(s) >> 11) * 0x1.0p-53;
+}
 
 /* Poisson(lambda) copies (Knuth for small lambda, normal approximation above 30). */
 static int poisson(uint64_t *s, double lambda)
@@ -145,8 +148,10 @@ static int refill(narrow_iter *it)
             size_t cur = 0;
             em_value v;
             while (em_records_next(it->tmp, &cur, &v) == EM_ROW) {
-                if (fmv) em_put_pair(it->out, em_value_key(in), v);
-                else em_put_pair(it->out, v, in);
+                if (fmv)
+                    em_put_pair(it->out, em_value_key(in), v);
+                else
+                    em_put_pair(it->out, v, in);
             }
             if ((rc = check_builder(it, it->out))) return rc;
             break;
@@ -167,7 +172,8 @@ static int refill(narrow_iter *it)
             for (int i = 0; i < copies; i++) em_put_value(it->out, in);
             break;
         }
-        default: return EM_EINTERNAL;
+        default:
+            return EM_EINTERNAL;
         }
         if ((rc = check_builder(it, it->out))) return rc;
         if (em_records_count(it->out) > 0) return EM_ROW;
@@ -264,23 +270,21 @@ static void narrow_free(struct em_rdd *r)
 }
 
 static const em_rdd_ops narrow_ops[] = {
-#define NARROW_OPS(i) {narrow_names[i], narrow_compute, narrow_free}
-    {"map", narrow_compute, narrow_free},
-    {"filter", narrow_compute, narrow_free},
-    {"flatMap", narrow_compute, narrow_free},
-    {"mapPartitions", narrow_compute, narrow_free},
-    {"mapValues", narrow_compute, narrow_free},
-    {"flatMapValues", narrow_compute, narrow_free},
-    {"keyBy", narrow_compute, narrow_free},
-    {"keys", narrow_compute, narrow_free},
-    {"values", narrow_compute, narrow_free},
-    {"glom", narrow_compute, narrow_free},
+#define NARROW_OPS(i)                                                                              \
+    {                                                                                              \
+        narrow_names[i], narrow_compute, narrow_free                                               \
+    }
+    {"map", narrow_compute, narrow_free},       {"filter", narrow_compute, narrow_free},
+    {"flatMap", narrow_compute, narrow_free},   {"mapPartitions", narrow_compute, narrow_free},
+    {"mapValues", narrow_compute, narrow_free}, {"flatMapValues", narrow_compute, narrow_free},
+    {"keyBy", narrow_compute, narrow_free},     {"keys", narrow_compute, narrow_free},
+    {"values", narrow_compute, narrow_free},    {"glom", narrow_compute, narrow_free},
     {"sample", narrow_compute, narrow_free},
 #undef NARROW_OPS
 };
 
-static em_rdd *narrow_new(em_rdd *parent, enum narrow_kind kind, void (*fn)(void),
-                          const void *arg, size_t arg_len, bool needs_fn)
+static em_rdd *narrow_new(em_rdd *parent, enum narrow_kind kind, void (*fn)(void), const void *arg,
+                          size_t arg_len, bool needs_fn)
 {
     if (!parent) return NULL;
     if (needs_fn && !fn) {
@@ -346,9 +350,18 @@ em_rdd *em_rdd_key_by(em_rdd *r, em_map_fn fn, const void *arg, size_t arg_len)
 {
     return narrow_new(r, NK_KEY_BY, FN(fn), arg, arg_len, true);
 }
-em_rdd *em_rdd_keys(em_rdd *r) { return narrow_new(r, NK_KEYS, NULL, NULL, 0, false); }
-em_rdd *em_rdd_values(em_rdd *r) { return narrow_new(r, NK_VALUES, NULL, NULL, 0, false); }
-em_rdd *em_rdd_glom(em_rdd *r) { return narrow_new(r, NK_GLOM, NULL, NULL, 0, false); }
+em_rdd *em_rdd_keys(em_rdd *r)
+{
+    return narrow_new(r, NK_KEYS, NULL, NULL, 0, false);
+}
+em_rdd *em_rdd_values(em_rdd *r)
+{
+    return narrow_new(r, NK_VALUES, NULL, NULL, 0, false);
+}
+em_rdd *em_rdd_glom(em_rdd *r)
+{
+    return narrow_new(r, NK_GLOM, NULL, NULL, 0, false);
+}
 
 em_rdd *em_rdd_sample(em_rdd *r, bool with_replacement, double fraction, uint64_t seed)
 {

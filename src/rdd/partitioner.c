@@ -55,7 +55,8 @@ bool em__partitioner_equal(const em_partitioner *a, const em_partitioner *b)
 int em__partition_of(const em_partitioner *p, em_value key)
 {
     switch (p->kind) {
-    case EM_PART_HASH: return (int)(em_value_hash(key) % (uint64_t)p->num_partitions);
+    case EM_PART_HASH:
+        return (int)(em_value_hash(key) % (uint64_t)p->num_partitions);
     case EM_PART_MODULO: {
         int64_t k = em_value_int64(key) % p->num_partitions;
         return (int)(k < 0 ? k + p->num_partitions : k);
@@ -64,8 +65,10 @@ int em__partition_of(const em_partitioner *p, em_value key)
         int lo = 0, hi = p->num_bounds; /* first bound >= key */
         while (lo < hi) {
             int mid = (lo + hi) / 2;
-            if (em_value_cmp(p->bounds[mid], key) < 0) lo = mid + 1;
-            else hi = mid;
+            if (em_value_cmp(p->bounds[mid], key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         return p->descending ? p->num_bounds - lo : lo;
     }
@@ -73,7 +76,10 @@ int em__partition_of(const em_partitioner *p, em_value key)
     return 0;
 }
 
-static int partition_cb(const void *ctx, em_value key) { return em__partition_of(ctx, key); }
+static int partition_cb(const void *ctx, em_value key)
+{
+    return em__partition_of(ctx, key);
+}
 
 em_key_partitioner em__key_partitioner(const em_partitioner *p)
 {
@@ -210,11 +216,16 @@ em_partitioner *em_range_partitioner(em_rdd *r, int num_partitions, bool ascendi
     if (num_partitions == 1 || r->num_partitions == 0) return p;
 
     size_t total_sample = (size_t)EM_MIN(20.0 * num_partitions, 1e6);
-    sample_args sa = {(total_sample * 3 + (size_t)r->num_partitions - 1) / (size_t)r->num_partitions,
+    sample_args sa = {(total_sample * 3 + (size_t)r->num_partitions - 1) /
+                          (size_t)r->num_partitions,
                       0x5eed5eedull};
     sample_state st = {0};
-    em_job_spec job = {.rdd = r, .fn = sample_partition, .fn_arg = &sa, .handler = sample_handler,
-                       .handler_arg = &st, .call_site = "sortByKey (sampling)"};
+    em_job_spec job = {.rdd = r,
+                       .fn = sample_partition,
+                       .fn_arg = &sa,
+                       .handler = sample_handler,
+                       .handler_arg = &st,
+                       .call_site = "sortByKey (sampling)"};
     candidate *cands = NULL;
     int rc = ctx->run_job(ctx, &job);
     if (rc) goto fail;

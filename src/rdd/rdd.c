@@ -123,15 +123,30 @@ em_iter *em__records_iter(em_records *recs, bool own)
     return it;
 }
 
-em_iter *em__empty_iter(void) { return em__bytes_iter(NULL, 0); }
+em_iter *em__empty_iter(void)
+{
+    return em__bytes_iter(NULL, 0);
+}
 
-int em_iter_next(em_iter *it, em_value *out) { return it->next(it, out); }
+int em_iter_next(em_iter *it, em_value *out)
+{
+    return it->next(it, out);
+}
 
 /* ---- tasks -------------------------------------------------------------------------------- */
 
-int em_task_partition(const em_task *t) { return t->partition; }
-int em_task_stage(const em_task *t) { return t->stage_id; }
-int em_task_attempt(const em_task *t) { return t->attempt; }
+int em_task_partition(const em_task *t)
+{
+    return t->partition;
+}
+int em_task_stage(const em_task *t)
+{
+    return t->stage_id;
+}
+int em_task_attempt(const em_task *t)
+{
+    return t->attempt;
+}
 
 int em_task_fail(em_task *t, const char *fmt, ...)
 {
@@ -266,7 +281,10 @@ int em__rdd_iterator(struct em_rdd *r, int part, em_task *t, em_iter **out)
 
 /* ---- information and persistence --------------------------------------------------------- */
 
-em_rdd *em_rdd_cache(em_rdd *r) { return em_rdd_persist(r); }
+em_rdd *em_rdd_cache(em_rdd *r)
+{
+    return em_rdd_persist(r);
+}
 
 em_rdd *em_rdd_persist(em_rdd *r)
 {
@@ -281,8 +299,14 @@ void em_rdd_unpersist(em_rdd *r)
     em_block_store_remove_rdd(r->ctx->blocks, r->id);
 }
 
-int em_rdd_num_partitions(const em_rdd *r) { return r ? r->num_partitions : 0; }
-int em_rdd_id(const em_rdd *r) { return r ? r->id : -1; }
+int em_rdd_num_partitions(const em_rdd *r)
+{
+    return r ? r->num_partitions : 0;
+}
+int em_rdd_id(const em_rdd *r)
+{
+    return r ? r->id : -1;
+}
 
 em_rdd *em_rdd_set_name(em_rdd *r, const char *name)
 {

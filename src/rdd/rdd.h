@@ -161,8 +161,7 @@ struct em_rdd *em__round_robin_keyed(struct em_rdd *r, int num_partitions);
 struct em_rdd *em__keyed_with_null(struct em_rdd *r);
 /* Opens the reader of reduce partition part of dep's shuffle (through the map output tracker). */
 int em__open_shuffle_reader(struct em_rdd *r, const em_shuffle_dep *dep, int part,
-                            em_shuffle_read_mode mode, bool descending, em_task *t,
-                            em_iter **out);
+                            em_shuffle_read_mode mode, bool descending, em_task *t, em_iter **out);
 /* coalesce without shuffle. */
 struct em_rdd *em__coalesce_narrow(struct em_rdd *r, int num_partitions);
 

@@ -22,7 +22,8 @@ typedef struct shuffled_priv {
     uint8_t *zero_data; /* owns dep->zero's bytes */
 } shuffled_priv;
 
-/* ---- aggregator callbacks --------------------------------------------------------------------- */
+/* ---- aggregator callbacks ---------------------------------------------------------------------
+ */
 
 static int call_reduce(em_task *t, const em_udf *u, em_value a, em_value b, em_records *out)
 {
@@ -44,9 +45,12 @@ static int agg_create(void *ctx, em_task *t, em_value v, em_records *out)
     const em_shuffle_dep *d = ctx;
     switch (d->agg_kind) {
     case AGG_REDUCE:
-    case AGG_FIRST: em_put_value(out, v); return em_records_error(out);
+    case AGG_FIRST:
+        em_put_value(out, v);
+        return em_records_error(out);
     case AGG_FOLD:
-    case AGG_AGGREGATE: return call_reduce(t, &d->merge_value, d->zero, v, out);
+    case AGG_AGGREGATE:
+        return call_reduce(t, &d->merge_value, d->zero, v, out);
     case AGG_COMBINE: {
         size_t before = em_records_count(out);
         int rc = ((em_map_fn)d->create.fn)(t, v, out, d->create.arg);
@@ -115,8 +119,7 @@ static void reader_close(em_iter *base)
 }
 
 int em__open_shuffle_reader(struct em_rdd *r, const em_shuffle_dep *dep, int part,
-                            em_shuffle_read_mode mode, bool descending, em_task *t,
-                            em_iter **out)
+                            em_shuffle_read_mode mode, bool descending, em_task *t, em_iter **out)
 {
     reader_iter *ri = em__calloc(1, sizeof *ri);
     if (!ri) return EM_ENOMEM;
@@ -268,9 +271,8 @@ em_rdd *em_rdd_fold_by_key(em_rdd *r, em_value zero, em_reduce_fn fn, const void
     return aggregated(r, AGG_FOLD, no_udf, u, u2, &zero, num_partitions, "foldByKey");
 }
 
-em_rdd *em_rdd_aggregate_by_key(em_rdd *r, em_value zero, em_reduce_fn seq_op,
-                                em_reduce_fn comb_op, const void *arg, size_t arg_len,
-                                int num_partitions)
+em_rdd *em_rdd_aggregate_by_key(em_rdd *r, em_value zero, em_reduce_fn seq_op, em_reduce_fn comb_op,
+                                const void *arg, size_t arg_len, int num_partitions)
 {
     em_udf s = em__udf(FN(seq_op), arg, arg_len);
     em_udf c = em__udf(FN(comb_op), arg, arg_len);
@@ -299,7 +301,10 @@ static int to_key_null(em_task *t, em_value in, em_records *out, const void *arg
     return 0;
 }
 
-em_rdd *em__keyed_with_null(em_rdd *r) { return em_rdd_map(r, to_key_null, NULL, 0); }
+em_rdd *em__keyed_with_null(em_rdd *r)
+{
+    return em_rdd_map(r, to_key_null, NULL, 0);
+}
 
 em_rdd *em_rdd_distinct(em_rdd *r, int num_partitions)
 {
@@ -320,8 +325,8 @@ em_rdd *em_rdd_sort_by_key(em_rdd *r, bool ascending, int num_partitions)
     return shuffled_new(r, p, EM_READ_SORTED, !ascending, 0, no_udf, no_udf, no_udf, NULL);
 }
 
-em_rdd *em_rdd_sort_by(em_rdd *r, em_map_fn key_fn, const void *arg, size_t arg_len,
-                       bool ascending, int num_partitions)
+em_rdd *em_rdd_sort_by(em_rdd *r, em_map_fn key_fn, const void *arg, size_t arg_len, bool ascending,
+                       int num_partitions)
 {
     em_rdd *keyed = em_rdd_key_by(r, key_fn, arg, arg_len);
     return em_rdd_values(em_rdd_sort_by_key(keyed, ascending, num_partitions));

@@ -98,7 +98,10 @@ static int range_next(em_iter *it, em_value *out)
     return EM_ROW;
 }
 
-static void range_close(em_iter *it) { em__free(it); }
+static void range_close(em_iter *it)
+{
+    em__free(it);
+}
 
 static int range_compute(struct em_rdd *r, int part, em_task *t, em_iter **out)
 {
@@ -117,7 +120,10 @@ static int range_compute(struct em_rdd *r, int part, em_task *t, em_iter **out)
     return 0;
 }
 
-static void plain_free(struct em_rdd *r) { em__free(r->priv); }
+static void plain_free(struct em_rdd *r)
+{
+    em__free(r->priv);
+}
 
 static const em_rdd_ops range_ops = {"range", range_compute, plain_free};
 
@@ -186,8 +192,10 @@ static em_rdd *file_source(em_context *ctx, const em_rdd_ops *ops, const char *p
         return NULL;
     }
     struct em_rdd *r = em__rdd_new(ctx, ops, p, p->plan.num_splits, NULL, 0);
-    if (!r) file_free(&(struct em_rdd){.priv = p});
-    else em_rdd_set_name(r, path);
+    if (!r)
+        file_free(&(struct em_rdd){.priv = p});
+    else
+        em_rdd_set_name(r, path);
     return r;
 }
 
@@ -204,8 +212,7 @@ em_rdd *em_whole_text_files(em_context *ctx, const char *path, int min_partition
 em_rdd *em_binary_records(em_context *ctx, const char *path, int record_length)
 {
     if (record_length <= 0) {
-        em__set_error(EM_EINVAL, "binaryRecords: record length must be > 0, not %d",
-                      record_length);
+        em__set_error(EM_EINVAL, "binaryRecords: record length must be > 0, not %d", record_length);
         return NULL;
     }
     return file_source(ctx, &binary_ops, path, EM_INPUT_FIXED_RECORDS, 0, record_length);

@@ -18,7 +18,10 @@ static int union_compute(struct em_rdd *r, int part, em_task *t, em_iter **out)
     return em__rdd_iterator(b, part - a->num_partitions, t, out);
 }
 
-static void no_free(struct em_rdd *r) { (void)r; }
+static void no_free(struct em_rdd *r)
+{
+    (void)r;
+}
 
 static const em_rdd_ops union_ops = {"union", union_compute, no_free};
 
@@ -169,8 +172,8 @@ em_rdd *em_rdd_cartesian(em_rdd *a, em_rdd *b)
 /* ---- zipWithIndex -------------------------------------------------------------------------- */
 
 typedef struct zip_priv {
-    int64_t *start;   /* first index of each partition (zipWithIndex) */
-    int round_robin;  /* > 0: repartition's keying into this many partitions */
+    int64_t *start;  /* first index of each partition (zipWithIndex) */
+    int round_robin; /* > 0: repartition's keying into this many partitions */
 } zip_priv;
 
 typedef struct zip_iter {
@@ -271,8 +274,12 @@ em_rdd *em_rdd_zip_with_index(em_rdd *r)
         int *parts = em__calloc((size_t)n, sizeof *parts);
         if (!parts) goto fail;
         for (int i = 0; i < n - 1; i++) parts[i] = i;
-        em_job_spec job = {.rdd = r, .partitions = parts, .num_partitions = n - 1,
-                           .fn = count_partition, .handler = count_handler, .handler_arg = counts,
+        em_job_spec job = {.rdd = r,
+                           .partitions = parts,
+                           .num_partitions = n - 1,
+                           .fn = count_partition,
+                           .handler = count_handler,
+                           .handler_arg = counts,
                            .call_site = "zipWithIndex"};
         int rc = r->ctx->run_job(r->ctx, &job);
         em__free(parts);

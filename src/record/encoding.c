@@ -123,7 +123,9 @@ size_t em__value_skip_trusted(const uint8_t *p)
     do {
         switch (*p) {
         case EM_TAG_INT64:
-        case EM_TAG_FLOAT64: p += 9; break;
+        case EM_TAG_FLOAT64:
+            p += 9;
+            break;
         case EM_TAG_STRING:
         case EM_TAG_BYTES:
             p++;
@@ -142,7 +144,9 @@ size_t em__value_skip_trusted(const uint8_t *p)
             p++;
             depth--;
             break;
-        default: p++; break; /* null, false, true */
+        default:
+            p++;
+            break; /* null, false, true */
         }
     } while (depth > 0);
     return (size_t)(p - start);

@@ -320,9 +320,8 @@ em_value em_records_at(em_records *r, size_t i)
     }
     if (i >= r->index_len) return (em_value){NULL, 0, NULL};
     size_t start = r->index[i];
-    size_t end = i + 1 < r->index_len
-                     ? r->index[i + 1]
-                     : start + em__value_skip_trusted(r->buf.data + start);
+    size_t end = i + 1 < r->index_len ? r->index[i + 1]
+                                      : start + em__value_skip_trusted(r->buf.data + start);
     return (em_value){r->buf.data + start, end - start, NULL};
 }
 

@@ -39,8 +39,13 @@ static int run_collecting(em_rdd *r, const int *parts, int nparts, em_result_fn 
     pr->n = r->num_partitions;
     pr->bufs = em__calloc((size_t)(pr->n ? pr->n : 1), sizeof *pr->bufs);
     if (!pr->bufs) return em__set_error(EM_ENOMEM, "out of memory for results");
-    em_job_spec job = {.rdd = r, .partitions = parts, .num_partitions = nparts, .fn = fn,
-                       .fn_arg = arg, .handler = store_handler, .handler_arg = pr,
+    em_job_spec job = {.rdd = r,
+                       .partitions = parts,
+                       .num_partitions = nparts,
+                       .fn = fn,
+                       .fn_arg = arg,
+                       .handler = store_handler,
+                       .handler_arg = pr,
                        .call_site = site};
     int rc = r->ctx->run_job(r->ctx, &job);
     if (rc) part_results_free(pr);
@@ -52,7 +57,8 @@ static int concat_records(part_results *pr, em_records **out)
 {
     em_buf all = EM_BUF_INIT;
     int rc = 0;
-    for (int i = 0; i < pr->n && !rc; i++) rc = em_buf_append(&all, pr->bufs[i].data, pr->bufs[i].len);
+    for (int i = 0; i < pr->n && !rc; i++)
+        rc = em_buf_append(&all, pr->bufs[i].data, pr->bufs[i].len);
     if (!rc) rc = em_records_from_data(all.data ? (const void *)all.data : "", all.len, out);
     em_buf_free(&all);
     part_results_free(pr);
@@ -198,8 +204,11 @@ int em_rdd_count(em_rdd *r, int64_t *out)
     int rc = start_action(r, "count");
     if (rc) return rc;
     int64_t total = 0;
-    em_job_spec job = {.rdd = r, .fn = count_partition, .handler = sum_handler,
-                       .handler_arg = &total, .call_site = "count"};
+    em_job_spec job = {.rdd = r,
+                       .fn = count_partition,
+                       .handler = sum_handler,
+                       .handler_arg = &total,
+                       .call_site = "count"};
     rc = r->ctx->run_job(r->ctx, &job);
     if (!rc) *out = total;
     return rc;
@@ -280,8 +289,7 @@ static int ordered_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
     return rc;
 }
 
-static int ordered_action(em_rdd *r, size_t n, bool descending, const char *name,
-                          em_records **out)
+static int ordered_action(em_rdd *r, size_t n, bool descending, const char *name, em_records **out)
 {
     *out = NULL;
     int rc = start_action(r, name);
@@ -360,7 +368,8 @@ static int fold_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
     int rc = (f.acc && f.tmp) ? 0 : EM_ENOMEM;
     if (!rc && fa->zero) rc = fold_in(t, &f, fa->seq, fa->arg, *fa->zero, "fold");
     em_value v;
-    while (!rc && (rc = in->next(in, &v)) == EM_ROW) rc = fold_in(t, &f, fa->seq, fa->arg, v, "reduce");
+    while (!rc && (rc = in->next(in, &v)) == EM_ROW)
+        rc = fold_in(t, &f, fa->seq, fa->arg, v, "reduce");
     if (rc == EM_DONE && f.has) {
         size_t len;
         const uint8_t *d = em_records_data(f.acc, &len);
@@ -383,8 +392,12 @@ static int fold_action(em_rdd *r, const em_value *zero, em_reduce_fn seq, em_red
     if ((rc = run_collecting(r, NULL, 0, fold_partition, &fa, name, &pr))) return rc;
     /* Merge the partitions' results on the driver, in partition order. The user's function
      * gets a driver-side task (partition -1) so em_task_fail and friends work there too. */
-    em_task drv = {.task_id = -1, .stage_id = -1, .partition = -1, .conf = r->ctx->conf,
-                   .memory = r->ctx->memory, .local_dir = r->ctx->local_dir};
+    em_task drv = {.task_id = -1,
+                   .stage_id = -1,
+                   .partition = -1,
+                   .conf = r->ctx->conf,
+                   .memory = r->ctx->memory,
+                   .local_dir = r->ctx->local_dir};
     folder f = {em_records_new(), em_records_new(), false};
     rc = (f.acc && f.tmp) ? 0 : EM_ENOMEM;
     if (!rc && zero) rc = fold_in(&drv, &f, comb, arg, *zero, name);
@@ -471,7 +484,10 @@ static int count_by(em_rdd *r, em_map_fn to_pair, const char *name, em_records *
     return rc;
 }
 
-int em_rdd_count_by_key(em_rdd *r, em_records **out) { return count_by(r, key_one, "countByKey", out); }
+int em_rdd_count_by_key(em_rdd *r, em_records **out)
+{
+    return count_by(r, key_one, "countByKey", out);
+}
 
 int em_rdd_count_by_value(em_rdd *r, em_records **out)
 {
@@ -548,7 +564,8 @@ static int run_each(em_rdd *r, const each_arg *ea, const char *name)
 {
     int rc = start_action(r, name);
     if (rc) return rc;
-    if (!ea->each && !ea->each_partition) return em__set_error(EM_EINVAL, "%s: NULL function", name);
+    if (!ea->each && !ea->each_partition)
+        return em__set_error(EM_EINVAL, "%s: NULL function", name);
     em_job_spec job = {.rdd = r, .fn = each_partition, .fn_arg = (void *)ea, .call_site = name};
     return r->ctx->run_job(r->ctx, &job);
 }
@@ -593,8 +610,10 @@ static int save_as(em_rdd *r, const char *path, bool binary, const char *name)
     save_arg sa = {staging, binary};
     em_job_spec job = {.rdd = r, .fn = save_partition, .fn_arg = &sa, .call_site = name};
     rc = r->ctx->run_job(r->ctx, &job);
-    if (!rc) rc = em_output_job_commit(staging, path);
-    else em_output_job_abort(staging);
+    if (!rc)
+        rc = em_output_job_commit(staging, path);
+    else
+        em_output_job_abort(staging);
     em__free(staging);
     return rc;
 }

@@ -52,8 +52,7 @@ static int parse_master(const char *url, int *threads, int *failures)
     } else {
         long n = strtol(p, &end, 10);
         if (end == p || n <= 0 || n > 4096)
-            return em__set_error(EM_EMASTER, "master '%s': thread count must be 1..4096 or *",
-                                 url);
+            return em__set_error(EM_EMASTER, "master '%s': thread count must be 1..4096 or *", url);
         *threads = (int)n;
     }
     if (*end == ',') {
@@ -65,8 +64,9 @@ static int parse_master(const char *url, int *threads, int *failures)
         *failures = (int)n;
     }
     if (strcmp(end, "]") != 0)
-        return em__set_error(EM_EMASTER, "master '%s' is malformed (expected local[N] or "
-                                         "local[N,F])",
+        return em__set_error(EM_EMASTER,
+                             "master '%s' is malformed (expected local[N] or "
+                             "local[N,F])",
                              url);
     return 0;
 }
@@ -161,10 +161,9 @@ int em_context_create(const char *master, const char *app_name, const em_conf *c
     ctx->local_dir = em__strdup(dir);
 
     int64_t budget = em_conf_get_bytes(ctx->conf, "ember.executor.memory");
-    ctx->memory = em_memory_manager_new(budget,
-                                        em_conf_get_double(ctx->conf, "ember.memory.fraction"),
-                                        em_conf_get_double(ctx->conf,
-                                                           "ember.memory.storageFraction"));
+    ctx->memory =
+        em_memory_manager_new(budget, em_conf_get_double(ctx->conf, "ember.memory.fraction"),
+                              em_conf_get_double(ctx->conf, "ember.memory.storageFraction"));
     ctx->map_outputs = em_map_output_tracker_new();
     ctx->blocks = ctx->memory ? em_block_store_new(ctx->memory) : NULL;
     if (!ctx->app_id || !ctx->local_dir || !ctx->memory || !ctx->map_outputs || !ctx->blocks) {
@@ -188,10 +187,22 @@ fail:
     return rc;
 }
 
-const em_conf *em_context_conf(const em_context *ctx) { return ctx->conf; }
-int em_context_default_parallelism(const em_context *ctx) { return ctx->default_parallelism; }
-const char *em_context_master(const em_context *ctx) { return ctx->master; }
-const char *em_context_app_id(const em_context *ctx) { return ctx->app_id; }
+const em_conf *em_context_conf(const em_context *ctx)
+{
+    return ctx->conf;
+}
+int em_context_default_parallelism(const em_context *ctx)
+{
+    return ctx->default_parallelism;
+}
+const char *em_context_master(const em_context *ctx)
+{
+    return ctx->master;
+}
+const char *em_context_app_id(const em_context *ctx)
+{
+    return ctx->app_id;
+}
 const char *em_context_errmsg(const em_context *ctx)
 {
     (void)ctx;

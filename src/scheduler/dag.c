@@ -300,8 +300,10 @@ static void submit_stage(job_run *j, stage *st)
         all_ready = false;
         submit_stage(j, p);
     }
-    if (all_ready) submit_tasks(j, st);
-    else add_waiting(j, st);
+    if (all_ready)
+        submit_tasks(j, st);
+    else
+        add_waiting(j, st);
 }
 
 /* After a map stage finished: start waiting stages whose parents are all available. */
@@ -326,8 +328,10 @@ void em__sched_task_done(struct em_scheduler *s, em_task_desc *d)
 {
     pthread_mutex_lock(&s->mu);
     d->next = NULL;
-    if (s->done_tail) s->done_tail->next = d;
-    else s->done_head = d;
+    if (s->done_tail)
+        s->done_tail->next = d;
+    else
+        s->done_head = d;
     s->done_tail = d;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -363,8 +367,10 @@ static void handle_success(job_run *j, stage *st, em_task_desc *d)
         }
         if (st->pending == 0) {
             st->state = ST_DONE;
-            if (!stage_available(j->s, st)) submit_tasks(j, st); /* lost meanwhile */
-            else submit_ready_waiting(j);
+            if (!stage_available(j->s, st))
+                submit_tasks(j, st); /* lost meanwhile */
+            else
+                submit_ready_waiting(j);
         }
         return;
     }
@@ -379,8 +385,8 @@ static void handle_success(job_run *j, stage *st, em_task_desc *d)
         return;
     }
     if (j->spec->handler) {
-        int rc = j->spec->handler(j->spec->handler_arg, d->partition, d->result.data,
-                                  d->result.len);
+        int rc =
+            j->spec->handler(j->spec->handler_arg, d->partition, d->result.data, d->result.len);
         if (rc) {
             abort_job(j, rc, "job %d aborted: %s", j->job_id,
                       em_errmsg()[0] ? em_errmsg() : em_strerror(rc));
@@ -415,8 +421,10 @@ static void handle(job_run *j, em_task_desc *d)
     stage *st = stage_of(j, d->stage_id);
     if (!st || d->job_id != j->job_id || j->abort_rc) return;
     st->pending--;
-    if (d->status == 0) handle_success(j, st, d);
-    else handle_failure(j, st, d);
+    if (d->status == 0)
+        handle_success(j, st, d);
+    else
+        handle_failure(j, st, d);
 }
 
 /* ---- jobs --------------------------------------------------------------------------------- */

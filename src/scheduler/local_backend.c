@@ -46,8 +46,10 @@ static void local_launch(em_backend *b, em_task_desc *d)
     local_backend *lb = (local_backend *)b;
     d->next = NULL;
     pthread_mutex_lock(&lb->mu);
-    if (lb->tail) lb->tail->next = d;
-    else lb->head = d;
+    if (lb->tail)
+        lb->tail->next = d;
+    else
+        lb->head = d;
     lb->tail = d;
     pthread_cond_signal(&lb->cv);
     pthread_mutex_unlock(&lb->mu);

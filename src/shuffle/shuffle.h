@@ -61,8 +61,7 @@ typedef struct em_map_status {
     int64_t records_written, bytes_written;
 } em_map_status;
 
-int em_shuffle_writer_open(const em_shuffle_write_spec *spec, em_task *t,
-                           em_shuffle_writer **out);
+int em_shuffle_writer_open(const em_shuffle_write_spec *spec, em_task *t, em_shuffle_writer **out);
 /* rec must be a 2-tuple (key, value); EM_EFORMAT otherwise. */
 int em_shuffle_writer_add(em_shuffle_writer *w, em_value rec);
 /* Writes the data and index files (atomically) and fills *status; frees w either way. */
@@ -86,9 +85,9 @@ typedef struct em_shuffle_read_spec {
     int shuffle_id, reducer, num_maps;
     const char *const *map_dirs; /* num_maps entries: the dir holding each map's output */
     em_shuffle_read_mode mode;
-    bool descending;         /* for SORTED and GROUPED */
+    bool descending;          /* for SORTED and GROUPED */
     const em_aggregator *agg; /* for AGGREGATE */
-    bool map_side_combined;  /* AGGREGATE: the values are combiners (use merge_combiners) */
+    bool map_side_combined;   /* AGGREGATE: the values are combiners (use merge_combiners) */
 } em_shuffle_read_spec;
 
 /* An iterator of pair records of reduce partition spec->reducer. A missing or corrupt block is

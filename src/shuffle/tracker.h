@@ -19,8 +19,8 @@ void em_map_output_tracker_free(em_map_output_tracker *tr);
 /* Declares shuffle_id with num_maps map outputs (idempotent). 0 or EM_ENOMEM. */
 int em_map_outputs_register_shuffle(em_map_output_tracker *tr, int shuffle_id, int num_maps);
 /* Records map_id's output at dir; takes st->block_sizes. */
-int em_map_outputs_register(em_map_output_tracker *tr, int shuffle_id, int map_id,
-                            const char *dir, em_map_status *st);
+int em_map_outputs_register(em_map_output_tracker *tr, int shuffle_id, int map_id, const char *dir,
+                            em_map_status *st);
 /* Forgets one output (lost), or all outputs in dir (an executor's directory lost). */
 void em_map_outputs_unregister(em_map_output_tracker *tr, int shuffle_id, int map_id);
 /* The map ids without an output, into out (capacity cap); returns how many (may exceed cap).

@@ -27,10 +27,14 @@ struct em_block_store {
 
 static void unlink_block(em_block_store *bs, em_block *b)
 {
-    if (b->prev) b->prev->next = b->next;
-    else bs->head = b->next;
-    if (b->next) b->next->prev = b->prev;
-    else bs->tail = b->prev;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        bs->head = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    else
+        bs->tail = b->prev;
     b->prev = b->next = NULL;
 }
 
@@ -149,8 +153,13 @@ int em_block_store_put(em_block_store *bs, int rdd_id, int partition, uint8_t *d
         em__free(b);
         return EM_ENOMEM;
     }
-    *b = (em_block){.rdd_id = rdd_id, .partition = partition, .data = data, .len = len,
-                    .refs = 1, .in_store = true, .bs = bs};
+    *b = (em_block){.rdd_id = rdd_id,
+                    .partition = partition,
+                    .data = data,
+                    .len = len,
+                    .refs = 1,
+                    .in_store = true,
+                    .bs = bs};
     em_block *old = NULL;
     pthread_mutex_lock(&bs->mu);
     for (em_block *o = bs->head; o; o = o->next)

@@ -8,7 +8,7 @@
 #include <ember/ember.h>
 
 #define BUDGET_MB 16
-#define RECORDS 1500000 /* ~110 bytes each: ~165 MB, about 10x the budget */
+#define RECORDS   1500000 /* ~110 bytes each: ~165 MB, about 10x the budget */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CHECK_RSS 0
@@ -72,9 +72,12 @@ static int make_pair(em_task *t, em_value in, em_records *out, const void *arg)
     char p[96];
     payload(x, p);
     em_put_tuple_begin(out);
-    if (keys > 0) em_put_int64(out, x % keys);
-    else if (x % 10 != 0) em_put_cstr(out, "huge");
-    else em_put_int64(out, x);
+    if (keys > 0)
+        em_put_int64(out, x % keys);
+    else if (x % 10 != 0)
+        em_put_cstr(out, "huge");
+    else
+        em_put_int64(out, x);
     em_put_str(out, p, sizeof p);
     em_put_end(out);
     return 0;
@@ -172,8 +175,10 @@ static int summarize(em_task *t, em_iter *in, em_records *out, const void *arg)
     int rc;
     while ((rc = em_iter_next(in, &v)) == EM_ROW) {
         em_value k = em_value_key(v);
-        if (n == 0) em_put_value(first, k);
-        else if (em_value_cmp(em_records_at(prev, 0), k) > 0) sorted = 0;
+        if (n == 0)
+            em_put_value(first, k);
+        else if (em_value_cmp(em_records_at(prev, 0), k) > 0)
+            sorted = 0;
         em_records_clear(prev);
         em_put_value(prev, k);
         n++;
