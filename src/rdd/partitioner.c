@@ -83,7 +83,7 @@ static int partition_cb(const void *ctx, em_value key)
 
 em_key_partitioner em__key_partitioner(const em_partitioner *p)
 {
-    return (em_key_partitioner){p->num_partitions, partition_cb, p};
+    return (em_key_partitioner){p->num_partitions, partition_cb, p, p->kind == EM_PART_HASH};
 }
 
 /* ---- range partitioner sampling ------------------------------------------------------------ */

@@ -58,13 +58,13 @@ int shuf_agg_pair(shuf_agg *a, int fn, const uint8_t *k, size_t klen, em_value x
 }
 
 int shuf_agg_insert(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint8_t *rec, size_t len,
-                    bool combiners)
+                    bool combiners, uint64_t hash)
 {
     const uint8_t *k, *v;
     size_t klen, vlen;
     int rc = shuf_split_pair(rec, len, &k, &klen, &v, &vlen);
     if (rc) return rc;
-    uint64_t hash = XXH3_64bits(k, klen);
+    if (!hash) hash = XXH3_64bits(k, klen);
     shuf_item *it = shuf_sorter_find(s, part, k, klen, hash);
     em_value val = {v, vlen, NULL};
     if (!it) {

@@ -138,7 +138,7 @@ static int consume_input(reader *r)
     int rc;
     bool agg = r->spec.mode == EM_READ_AGGREGATE;
     while ((rc = block_next(r, &rec, &len)) == EM_ROW) {
-        rc = agg ? shuf_agg_insert(&r->agg, &r->sorter, 0, rec, len, r->spec.map_side_combined)
+        rc = agg ? shuf_agg_insert(&r->agg, &r->sorter, 0, rec, len, r->spec.map_side_combined, 0)
                  : shuf_sorter_add(&r->sorter, 0, rec, len);
         if (rc) return ctx_error(r, rc, r->cur_map);
     }

@@ -42,6 +42,7 @@ typedef struct em_key_partitioner {
     int num_partitions;
     int (*partition)(const void *ctx, em_value key);
     const void *ctx;
+    bool hash_mod; /* partition is XXH3_64bits(key) % num_partitions: the writer reuses the hash */
 } em_key_partitioner;
 
 typedef struct em_shuffle_writer em_shuffle_writer;

@@ -196,9 +196,10 @@ void shuf_agg_free(shuf_agg *a);
 /* Calls one aggregator function (b unused for CREATE) and builds the pair (key, result) in
  * a->pair. */
 int shuf_agg_pair(shuf_agg *a, int fn, const uint8_t *k, size_t klen, em_value x, em_value y);
-/* Hash-combines one pair record into s (hashed sorter). combiners: values are combiners. */
+/* Hash-combines one pair record into s (hashed sorter). combiners: values are combiners.
+ * hash: XXH3_64bits of the key when the caller has it, else 0 (computed here). */
 int shuf_agg_insert(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint8_t *rec, size_t len,
-                    bool combiners);
+                    bool combiners, uint64_t hash);
 
 /* Folds consecutive records of equal (part, key) of a sorted stream with merge_combiners. */
 typedef struct shuf_combining {

@@ -93,12 +93,19 @@ int em_shuffle_writer_add(em_shuffle_writer *w, em_value rec)
     int rc = shuf_split_pair(rec.data, rec.len, &k, &klen, &v, &vlen);
     if (rc) return em__error_context(rc, "shuffle %d map %d", w->spec.shuffle_id, w->spec.map_id);
     const em_key_partitioner *p = &w->spec.partitioner;
-    int part = p->partition(p->ctx, (em_value){k, klen, NULL});
+    uint64_t hash = 0;
+    int part;
+    if (p->hash_mod) {
+        hash = XXH3_64bits(k, klen);
+        part = (int)(hash % (uint64_t)p->num_partitions);
+    } else {
+        part = p->partition(p->ctx, (em_value){k, klen, NULL});
+    }
     if (part < 0 || part >= p->num_partitions)
         return em__set_error(EM_EINVAL, "shuffle %d map %d: partitioner returned %d (of %d)",
                              w->spec.shuffle_id, w->spec.map_id, part, p->num_partitions);
     if (w->combine)
-        rc = shuf_agg_insert(&w->agg, &w->sorter, (uint32_t)part, rec.data, rec.len, false);
+        rc = shuf_agg_insert(&w->agg, &w->sorter, (uint32_t)part, rec.data, rec.len, false, hash);
     else
         rc = shuf_sorter_add(&w->sorter, (uint32_t)part, rec.data, rec.len);
     if (rc) return em__error_context(rc, "shuffle %d map %d", w->spec.shuffle_id, w->spec.map_id);
