@@ -32,8 +32,10 @@ int main(int argc, char **argv)
     }
     int tasks = 10000, repeat = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--tasks")) tasks = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--repeat")) repeat = atoi(argv[i + 1]);
+        if (!strcmp(argv[i], "--tasks"))
+            tasks = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--repeat"))
+            repeat = atoi(argv[i + 1]);
     }
     if (!em_conf_is_set(conf, "ember.master")) em_conf_set(conf, "ember.master", "local[2]");
     em_context *ctx;
