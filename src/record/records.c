@@ -124,15 +124,22 @@ static inline void put_blob(em_records *out, uint8_t tag, const uint8_t *s, size
         p[len + 2] = 0;
         out->buf.len += len + 3;
     } else {
-        size_t zeros = 0;
-        for (size_t i = (size_t)(z - s); i < len; i++) zeros += s[i] == 0;
-        uint8_t *p = put_reserve(out, len + zeros + 3), *q = p;
+        /* Room for the worst case (every byte a zero), then copy the runs between zeros. */
+        uint8_t *p = put_reserve(out, 2 * len + 3), *q = p;
         if (!p) return;
         *q++ = tag;
-        for (size_t i = 0; i < len; i++) {
-            *q++ = s[i];
-            if (s[i] == 0) *q++ = 0xFF;
+        const uint8_t *end = s + len;
+        while (z) {
+            size_t run = (size_t)(z - s);
+            memcpy(q, s, run);
+            q += run;
+            *q++ = 0;
+            *q++ = 0xFF;
+            s = z + 1;
+            z = s < end ? memchr(s, 0, (size_t)(end - s)) : NULL;
         }
+        memcpy(q, s, (size_t)(end - s));
+        q += end - s;
         *q++ = 0;
         *q++ = 0;
         out->buf.len += (size_t)(q - p);
