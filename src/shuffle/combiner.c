@@ -32,7 +32,8 @@ void shuf_agg_free(shuf_agg *a)
 
 static const char *const fn_names[] = {"createCombiner", "mergeValue", "mergeCombiners"};
 
-int shuf_agg_pair(shuf_agg *a, int fn, const uint8_t *k, size_t klen, em_value x, em_value y)
+/* Calls one aggregator function; *v / *vlen: its single output value (in a->scratch). */
+static int agg_value(shuf_agg *a, int fn, em_value x, em_value y, const uint8_t **v, size_t *vlen)
 {
     em_records_clear(a->scratch);
     int rc;
@@ -51,8 +52,16 @@ int shuf_agg_pair(shuf_agg *a, int fn, const uint8_t *k, size_t klen, em_value x
     if (em_records_count(a->scratch) != 1)
         return em__set_error(EM_EUSER, "%s must append exactly one value, appended %zu",
                              fn_names[fn], em_records_count(a->scratch));
+    *v = em_records_data(a->scratch, vlen);
+    return 0;
+}
+
+int shuf_agg_pair(shuf_agg *a, int fn, const uint8_t *k, size_t klen, em_value x, em_value y)
+{
+    const uint8_t *v;
     size_t vlen;
-    const uint8_t *v = em_records_data(a->scratch, &vlen);
+    int rc = agg_value(a, fn, x, y, &v, &vlen);
+    if (rc) return rc;
     a->pair.len = 0;
     return shuf_build_pair(&a->pair, k, klen, v, vlen);
 }
@@ -78,9 +87,17 @@ int shuf_agg_insert(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint8_t *r
     rc = shuf_split_pair(it->rec, it->len, &ik, &iklen, &cv, &cvlen);
     if (rc) return em__set_error(EM_EINTERNAL, "shuffle: combiner table holds a bad record");
     em_value c = {cv, cvlen, NULL};
-    rc = shuf_agg_pair(a, combiners ? SHUF_AGG_MERGE_COMBINERS : SHUF_AGG_MERGE_VALUE, k, klen, c,
-                       val);
+    const uint8_t *nv;
+    size_t nvlen;
+    rc = agg_value(a, combiners ? SHUF_AGG_MERGE_COMBINERS : SHUF_AGG_MERGE_VALUE, c, val, &nv,
+                   &nvlen);
     if (rc) return rc;
+    if (nvlen == cvlen) { /* the usual case (fixed-size combiners): overwrite the value */
+        memcpy((uint8_t *)cv, nv, nvlen);
+        return 0;
+    }
+    a->pair.len = 0;
+    if ((rc = shuf_build_pair(&a->pair, k, klen, nv, nvlen))) return rc;
     return shuf_sorter_put(s, it, part, hash, a->pair.data, a->pair.len);
 }
 
