@@ -83,7 +83,8 @@ int main(int argc, char **argv)
     }
 
     em_context *ctx = NULL;
-    int rc = em_context_create(NULL, "join", conf, &ctx);
+    if (!em_conf_is_set(conf, "ember.app.name")) em_conf_set(conf, "ember.app.name", "join");
+    int rc = em_context_create(NULL, NULL, conf, &ctx);
     em_conf_free(conf);
     if (rc == 0) {
         em_rdd *l = em_rdd_map(em_text_file(ctx, left, 0), split_line, NULL, 0);

@@ -169,7 +169,8 @@ int main(int argc, char **argv)
     }
 
     em_context *ctx = NULL;
-    int rc = em_context_create(NULL, "pagerank", conf, &ctx);
+    if (!em_conf_is_set(conf, "ember.app.name")) em_conf_set(conf, "ember.app.name", "pagerank");
+    int rc = em_context_create(NULL, NULL, conf, &ctx);
     em_conf_free(conf);
     if (rc == 0) {
         em_rdd *edges = em_rdd_flat_map(em_text_file(ctx, input, 0), parse_edge, NULL, 0);

@@ -68,7 +68,8 @@ int main(int argc, char **argv)
     }
 
     em_context *ctx = NULL;
-    int rc = em_context_create(NULL, "terasort", conf, &ctx);
+    if (!em_conf_is_set(conf, "ember.app.name")) em_conf_set(conf, "ember.app.name", "terasort");
+    int rc = em_context_create(NULL, NULL, conf, &ctx);
     em_conf_free(conf);
     if (rc == 0) {
         em_rdd *records = em_binary_records(ctx, input, RECORD);

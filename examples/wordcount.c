@@ -89,7 +89,8 @@ int main(int argc, char **argv)
     }
 
     em_context *ctx = NULL;
-    int rc = em_context_create(NULL, "wordcount", conf, &ctx);
+    if (!em_conf_is_set(conf, "ember.app.name")) em_conf_set(conf, "ember.app.name", "wordcount");
+    int rc = em_context_create(NULL, NULL, conf, &ctx);
     em_conf_free(conf);
     if (rc == 0) {
         em_rdd *lines = em_text_file(ctx, input, 0);
