@@ -2,6 +2,7 @@
 #   make            build libember, the ember command and the examples (after installing deps)
 #   make test       build and run the whole suite (ctest)
 #   make test-asan  the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-tsan  the suite under ThreadSanitizer (the scheduler and task threads)
 #   make demo       word count of the bundled sample text on local[*]
 #   make bench      benchmarks against their baselines (bench/README.md)
 #   make deps       install missing Debian packages (scripts/install-deps.sh)
@@ -10,7 +11,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-asan demo bench format format-check clean install
+.PHONY: all deps build test test-asan test-tsan demo bench format format-check clean install
 
 all: build
 
@@ -29,6 +30,9 @@ test: build
 test-asan: deps
 	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DEMBER_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug" test
 
+test-tsan: deps
+	$(MAKE) BUILD=build-tsan CMAKE_FLAGS="-DEMBER_TSAN=ON -DCMAKE_BUILD_TYPE=Debug" test
+
 demo: build
 	@scripts/demo.sh $(BUILD)
 
@@ -45,4 +49,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

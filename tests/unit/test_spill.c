@@ -10,7 +10,7 @@
 #define BUDGET_MB 16
 #define RECORDS   1500000 /* ~110 bytes each: ~165 MB, about 10x the budget */
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CHECK_RSS 0
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
