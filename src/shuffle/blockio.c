@@ -191,10 +191,8 @@ int shuf_split_pair(const uint8_t *rec, size_t len, const uint8_t **k, size_t *k
     const uint8_t *p = rec + 1;
     size_t a = em__value_skip(p, end);
     if (a == 0 || p + a >= end - 1) goto bad;
-    /* The record's length came from a checked parse (or the engine's own builders), so it is
-     * well-formed and the fast skip is safe; it must end right at the tuple's terminator. */
-    size_t b = em__value_skip_trusted(p + a);
-    if (p + a + b != end - 1) goto bad;
+    size_t b = em__value_skip(p + a, end);
+    if (b == 0 || p + a + b != end - 1) goto bad;
     *k = p;
     *klen = a;
     *v = p + a;

@@ -73,6 +73,14 @@ int shuf_agg_insert(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint8_t *r
     size_t klen, vlen;
     int rc = shuf_split_pair(rec, len, &k, &klen, &v, &vlen);
     if (rc) return rc;
+    return shuf_agg_insert_split(a, s, part, rec, len, k, klen, v, vlen, combiners, hash);
+}
+
+int shuf_agg_insert_split(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint8_t *rec,
+                          size_t len, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
+                          bool combiners, uint64_t hash)
+{
+    int rc;
     if (!hash) hash = XXH3_64bits(k, klen);
     shuf_item *it = shuf_sorter_find(s, part, k, klen, hash);
     em_value val = {v, vlen, NULL};
@@ -82,10 +90,9 @@ int shuf_agg_insert(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint8_t *r
         if (rc) return rc;
         return shuf_sorter_put(s, NULL, part, hash, a->pair.data, a->pair.len);
     }
-    const uint8_t *ik, *cv;
-    size_t iklen, cvlen;
-    rc = shuf_split_pair(it->rec, it->len, &ik, &iklen, &cv, &cvlen);
-    if (rc) return em__set_error(EM_EINTERNAL, "shuffle: combiner table holds a bad record");
+    /* The table's record has the same key (1 + klen bytes of tag and key), then the value. */
+    const uint8_t *cv = it->rec + 1 + klen;
+    size_t cvlen = it->len - 2 - klen;
     em_value c = {cv, cvlen, NULL};
     const uint8_t *nv;
     size_t nvlen;

@@ -200,6 +200,10 @@ int shuf_agg_pair(shuf_agg *a, int fn, const uint8_t *k, size_t klen, em_value x
  * hash: XXH3_64bits of the key when the caller has it, else 0 (computed here). */
 int shuf_agg_insert(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint8_t *rec, size_t len,
                     bool combiners, uint64_t hash);
+/* The same, for a record the caller has already split into key k and value v. */
+int shuf_agg_insert_split(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint8_t *rec,
+                          size_t len, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
+                          bool combiners, uint64_t hash);
 
 /* Folds consecutive records of equal (part, key) of a sorted stream with merge_combiners. */
 typedef struct shuf_combining {

@@ -105,7 +105,8 @@ int em_shuffle_writer_add(em_shuffle_writer *w, em_value rec)
         return em__set_error(EM_EINVAL, "shuffle %d map %d: partitioner returned %d (of %d)",
                              w->spec.shuffle_id, w->spec.map_id, part, p->num_partitions);
     if (w->combine)
-        rc = shuf_agg_insert(&w->agg, &w->sorter, (uint32_t)part, rec.data, rec.len, false, hash);
+        rc = shuf_agg_insert_split(&w->agg, &w->sorter, (uint32_t)part, rec.data, rec.len, k, klen,
+                                   v, vlen, false, hash);
     else
         rc = shuf_sorter_add(&w->sorter, (uint32_t)part, rec.data, rec.len);
     if (rc) return em__error_context(rc, "shuffle %d map %d", w->spec.shuffle_id, w->spec.map_id);
