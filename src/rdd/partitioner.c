@@ -1,4 +1,4 @@
-/* Partitioners: hash (XXH3 of the encoded key, modulo n), range (sorted upper bounds found by
+/* Partitioners: hash (XXH3 of the encoded key scaled to n, em_hash_partition), range (sorted upper bounds found by
  * sampling, binary search; descending mirrors the index), and modulo (int64 keys, used by
  * repartition's round robin). A partitioner is owned by its context.
  *
@@ -56,7 +56,7 @@ int em__partition_of(const em_partitioner *p, em_value key)
 {
     switch (p->kind) {
     case EM_PART_HASH:
-        return (int)(em_value_hash(key) % (uint64_t)p->num_partitions);
+        return em_hash_partition(em_value_hash(key), p->num_partitions);
     case EM_PART_MODULO: {
         int64_t k = em_value_int64(key) % p->num_partitions;
         return (int)(k < 0 ? k + p->num_partitions : k);

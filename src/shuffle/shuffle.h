@@ -42,8 +42,15 @@ typedef struct em_key_partitioner {
     int num_partitions;
     int (*partition)(const void *ctx, em_value key);
     const void *ctx;
-    bool hash_mod; /* partition is XXH3_64bits(key) % num_partitions: the writer reuses the hash */
+    bool hash_mod; /* partition is em_hash_partition(XXH3_64bits(key)): the writer reuses the hash */
 } em_key_partitioner;
+
+/* The hash partitioner's rule: a 64-bit key hash scaled to [0, n) by multiply-shift (uniform
+ * like a modulo, without the division). */
+static inline int em_hash_partition(uint64_t hash, int n)
+{
+    return (int)(((unsigned __int128)hash * (uint64_t)n) >> 64);
+}
 
 typedef struct em_shuffle_writer em_shuffle_writer;
 

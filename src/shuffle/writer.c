@@ -97,7 +97,7 @@ int em_shuffle_writer_add(em_shuffle_writer *w, em_value rec)
     int part;
     if (p->hash_mod) {
         hash = XXH3_64bits(k, klen);
-        part = (int)(hash % (uint64_t)p->num_partitions);
+        part = em_hash_partition(hash, p->num_partitions);
     } else {
         part = p->partition(p->ctx, (em_value){k, klen, NULL});
     }
