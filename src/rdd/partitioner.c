@@ -1,6 +1,6 @@
-/* Partitioners: hash (XXH3 of the encoded key scaled to n, em_hash_partition), range (sorted upper bounds found by
- * sampling, binary search; descending mirrors the index), and modulo (int64 keys, used by
- * repartition's round robin). A partitioner is owned by its context.
+/* Partitioners: hash (XXH3 of the encoded key scaled to n, em_hash_partition), range (sorted upper
+ * bounds found by sampling, binary search; descending mirrors the index), and modulo (int64 keys,
+ * used by repartition's round robin). A partitioner is owned by its context.
  *
  * em_range_partitioner runs a sampling job over the RDD (Spark's RangePartitioner sketch):
  * each partition returns its record count and a reservoir sample of up to
@@ -105,49 +105,36 @@ static uint64_t splitmix(uint64_t *s)
 static int sample_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
 {
     const sample_args *sa = arg;
-    em_records *reservoir = em_records_new();
-    if (!reservoir) return EM_ENOMEM;
-    em_value *slots = em__calloc(sa->per_partition ? sa->per_partition : 1, sizeof *slots);
-    em_records **owners = NULL;
+    size_t k = sa->per_partition ? sa->per_partition : 1;
+    /* Each kept key is copied into its slot's buffer, so later records can replace it. */
+    em_records **slots = em__calloc(k, sizeof *slots);
+    if (!slots) return EM_ENOMEM;
     uint64_t rng = sa->seed ^ (uint64_t)t->partition * 0x2545F4914F6CDD1Dull;
     int64_t count = 0;
-    int rc = slots ? 0 : EM_ENOMEM;
-    /* Keys kept are copied into per-slot buffers so later records can replace them. */
-    owners = rc ? NULL : em__calloc(sa->per_partition ? sa->per_partition : 1, sizeof *owners);
-    if (!owners) rc = EM_ENOMEM;
+    int rc;
     em_value rec;
-    while (!rc && (rc = in->next(in, &rec)) == EM_ROW) {
-        rc = em__require_pair(t, rec, "sortByKey");
-        if (rc) break;
-        em_value key = em_value_key(rec);
+    while ((rc = in->next(in, &rec)) == EM_ROW) {
+        if ((rc = em__require_pair(t, rec, "sortByKey"))) break;
         uint64_t slot = (uint64_t)count;
-        if ((size_t)count >= sa->per_partition) slot = splitmix(&rng) % (uint64_t)(count + 1);
+        if ((size_t)count >= k) slot = splitmix(&rng) % (uint64_t)(count + 1);
         count++;
-        if (slot < sa->per_partition) {
-            if (!owners[slot] && !(owners[slot] = em_records_new())) {
-                rc = EM_ENOMEM;
-                break;
-            }
-            em_records_clear(owners[slot]);
-            em_put_value(owners[slot], key);
-            if (em_records_error(owners[slot])) {
-                rc = EM_ENOMEM;
-                break;
-            }
+        if (slot >= k) continue;
+        if (!slots[slot] && !(slots[slot] = em_records_new())) {
+            rc = EM_ENOMEM;
+            break;
         }
-        rc = 0;
+        em_records_clear(slots[slot]);
+        em_put_value(slots[slot], em_value_key(rec));
+        if ((rc = em_records_error(slots[slot]))) break;
     }
-    if (rc == EM_DONE) rc = 0;
-    if (!rc) rc = em_buf_append(result, &count, sizeof count);
-    for (size_t i = 0; !rc && i < sa->per_partition && i < (size_t)count; i++) {
+    if (rc == EM_DONE) rc = em_buf_append(result, &count, sizeof count);
+    for (size_t i = 0; !rc && i < k && i < (size_t)count; i++) {
         size_t len;
-        const uint8_t *d = em_records_data(owners[i], &len);
+        const uint8_t *d = em_records_data(slots[i], &len);
         rc = em_buf_append(result, d, len);
     }
-    for (size_t i = 0; owners && i < sa->per_partition; i++) em_records_free(owners[i]);
-    em__free(owners);
+    for (size_t i = 0; i < k; i++) em_records_free(slots[i]);
     em__free(slots);
-    em_records_free(reservoir);
     return rc;
 }
 

@@ -221,7 +221,6 @@ typedef struct ordered_arg {
     bool descending;
 } ordered_arg;
 
-static bool sort_descending;
 static _Thread_local bool tl_descending;
 
 static int cmp_values(const void *a, const void *b)
@@ -311,7 +310,6 @@ int em_rdd_take_ordered(em_rdd *r, size_t n, em_records **out)
 
 int em_rdd_top(em_rdd *r, size_t n, em_records **out)
 {
-    (void)sort_descending;
     return ordered_action(r, n, true, "top", out);
 }
 
