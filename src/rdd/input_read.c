@@ -18,6 +18,8 @@
  * record consumed (a line with its terminator, a file's size, a record's length), so the sums
  * over all splits of a file are its line count and its size.
  * Errors name the file and the offset: "reading 'f' at offset N: <strerror>".
+ * The three readers share a head (struct reader: the file, the record builder, the read buffer,
+ * the done/error state) with one open, close and hand-out step.
  */
 #include "rdd/io.h"
 
@@ -62,37 +64,79 @@ static int open_input(const char *path, int *fd)
     return 0;
 }
 
-static void count_record(em_task *t, int64_t bytes)
+/* What every reader's iterator starts with (its own struct embeds this first). */
+typedef struct reader {
+    em_iter base;
+    const em_input_split *split;
+    em_task *t;
+    em_records *rec; /* holds the record handed out last */
+    int fd;          /* the split's file, -1 when not open */
+    int state;       /* 0 reading, 1 done, < 0 the error returned again */
+    uint8_t *buf;    /* read buffer, NULL when the reader has none */
+} reader;
+
+static void reader_close(em_iter *base)
 {
-    if (!t) return;
-    t->metrics.records_read++;
-    t->metrics.bytes_read += bytes;
+    reader *r = (reader *)base;
+    if (r->fd >= 0) close(r->fd);
+    em_records_free(r->rec);
+    em__free(r->buf);
+    em__free(r);
 }
 
-/* Hands out the single record of r (just built) as *out. */
-static int emit_record(em_records *r, const char *path, em_value *out)
+/* Makes a reader of size bytes (a struct starting with a reader) for split: its record builder,
+ * a read buffer of buf_cap bytes when buf_cap > 0, the split's file open when open_file. On
+ * failure closes what it made with close_fn and returns the error. */
+static int reader_new(size_t size, const em_input_split *split, em_task *t,
+                      int (*next)(em_iter *, em_value *), void (*close_fn)(em_iter *),
+                      size_t buf_cap, bool open_file, reader **out)
 {
-    if (em_records_error(r))
-        return em__set_error(em_records_error(r), "building a record from '%s' failed", path);
+    reader *r = em__calloc(1, size);
+    if (!r) return em__set_error(EM_ENOMEM, "out of memory opening '%s'", split->path);
+    r->base.next = next;
+    r->base.close = close_fn;
+    r->split = split;
+    r->t = t;
+    r->fd = -1;
+    if (buf_cap > 0) r->buf = em__malloc(buf_cap);
+    r->rec = em_records_new();
+    int rc = 0;
+    if ((buf_cap > 0 && !r->buf) || !r->rec)
+        rc = em__set_error(EM_ENOMEM, "out of memory opening '%s'", split->path);
+    if (rc == 0 && open_file) rc = open_input(split->path, &r->fd);
+    if (rc) {
+        close_fn(&r->base);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* Hands out the single record of r->rec (just built from `bytes` bytes of the input) as *out
+ * and counts it in the task's metrics; an error is kept in r->state to be returned again. */
+static int reader_emit(reader *r, int64_t bytes, const char *path, em_value *out)
+{
+    if (r->t) {
+        r->t->metrics.records_read++;
+        r->t->metrics.bytes_read += bytes;
+    }
+    int rc = EM_ROW;
     size_t cursor = 0;
-    if (em_records_next(r, &cursor, out) != EM_ROW)
-        return em__set_error(EM_EINTERNAL, "record from '%s' was not built", path);
-    return EM_ROW;
+    if (em_records_error(r->rec))
+        rc = em__set_error(em_records_error(r->rec), "building a record from '%s' failed", path);
+    else if (em_records_next(r->rec, &cursor, out) != EM_ROW)
+        rc = em__set_error(EM_EINTERNAL, "record from '%s' was not built", path);
+    if (rc < 0) r->state = rc;
+    return rc;
 }
 
 /* ---- LINES ----------------------------------------------------------------------------------- */
 
 typedef struct line_iter {
-    em_iter base;
-    const em_input_split *split;
-    em_task *t;
-    em_records *rec;
-    int fd;
-    int state; /* 0 reading, 1 done, < 0 the error returned again */
+    reader in;
     int eof;
-    int64_t end;     /* start + length: lines must start before this offset */
-    int64_t buf_off; /* file offset of buf[0] */
-    uint8_t *buf;
+    int64_t end;                  /* start + length: lines must start before this offset */
+    int64_t buf_off;              /* file offset of in.buf[0] */
     size_t cap, bpos, blen, scan; /* next unread byte, bytes held, scanned for '\n' up to */
 } line_iter;
 
@@ -101,24 +145,24 @@ static int line_fill(line_iter *it)
 {
     if (it->blen == it->cap) {
         if (it->bpos > 0) {
-            memmove(it->buf, it->buf + it->bpos, it->blen - it->bpos);
+            memmove(it->in.buf, it->in.buf + it->bpos, it->blen - it->bpos);
             it->buf_off += (int64_t)it->bpos;
             it->blen -= it->bpos;
             it->scan -= it->bpos;
             it->bpos = 0;
         } else {
             size_t ncap = it->cap * 2;
-            uint8_t *nb = em__realloc(it->buf, ncap);
+            uint8_t *nb = em__realloc(it->in.buf, ncap);
             if (!nb)
                 return em__set_error(EM_ENOMEM,
                                      "out of memory for a line of over %zu bytes in "
                                      "'%s' at offset %lld",
-                                     it->cap, it->split->path, (long long)it->buf_off);
-            it->buf = nb;
+                                     it->cap, it->in.split->path, (long long)it->buf_off);
+            it->in.buf = nb;
             it->cap = ncap;
         }
     }
-    ssize_t r = read_at(it->fd, it->split->path, it->buf + it->blen, it->cap - it->blen,
+    ssize_t r = read_at(it->in.fd, it->in.split->path, it->in.buf + it->blen, it->cap - it->blen,
                         it->buf_off + (int64_t)it->blen);
     if (r < 0) return (int)r;
     if ((size_t)r < it->cap - it->blen) it->eof = 1;
@@ -126,44 +170,39 @@ static int line_fill(line_iter *it)
     return 0;
 }
 
+/* Hands out the line of len bytes at bpos, which consumed bytes bytes; the next starts at next. */
+static int line_emit(line_iter *it, size_t len, size_t bytes, size_t next, em_value *out)
+{
+    em_records_clear(it->in.rec);
+    em_put_str(it->in.rec, (const char *)it->in.buf + it->bpos, len);
+    it->bpos = it->scan = next;
+    return reader_emit(&it->in, (int64_t)bytes, it->in.split->path, out);
+}
+
 static int line_next(em_iter *base, em_value *out)
 {
     line_iter *it = (line_iter *)base;
-    if (it->state) return it->state == 1 ? EM_DONE : it->state;
+    if (it->in.state) return it->in.state == 1 ? EM_DONE : it->in.state;
     for (;;) {
         if (it->buf_off + (int64_t)it->bpos >= it->end) break; /* the next line is not ours */
         if (it->bpos < it->blen) {
-            uint8_t *nl = memchr(it->buf + it->scan, '\n', it->blen - it->scan);
+            uint8_t *nl = memchr(it->in.buf + it->scan, '\n', it->blen - it->scan);
             if (nl) {
-                size_t i = (size_t)(nl - it->buf);
+                size_t i = (size_t)(nl - it->in.buf);
                 size_t len = i - it->bpos;
-                if (len > 0 && it->buf[i - 1] == '\r') len--;
-                em_records_clear(it->rec);
-                em_put_str(it->rec, (const char *)it->buf + it->bpos, len);
-                count_record(it->t, (int64_t)(i + 1 - it->bpos));
-                it->bpos = it->scan = i + 1;
-                int rc = emit_record(it->rec, it->split->path, out);
-                if (rc < 0) it->state = rc;
-                return rc;
+                if (len > 0 && it->in.buf[i - 1] == '\r') len--;
+                return line_emit(it, len, i + 1 - it->bpos, i + 1, out);
             }
             it->scan = it->blen;
-            if (it->eof) { /* a last line without '\n' */
-                size_t len = it->blen - it->bpos;
-                em_records_clear(it->rec);
-                em_put_str(it->rec, (const char *)it->buf + it->bpos, len);
-                count_record(it->t, (int64_t)len);
-                it->bpos = it->scan = it->blen;
-                int rc = emit_record(it->rec, it->split->path, out);
-                if (rc < 0) it->state = rc;
-                return rc;
-            }
+            if (it->eof) /* a last line without '\n' */
+                return line_emit(it, it->blen - it->bpos, it->blen - it->bpos, it->blen, out);
         } else if (it->eof) {
             break;
         }
         int rc = line_fill(it);
-        if (rc) return it->state = rc;
+        if (rc) return it->in.state = rc;
     }
-    it->state = 1;
+    it->in.state = 1;
     return EM_DONE;
 }
 
@@ -172,9 +211,9 @@ static int line_next(em_iter *base, em_value *out)
 static int line_skip_first(line_iter *it)
 {
     for (;;) {
-        uint8_t *nl = memchr(it->buf + it->scan, '\n', it->blen - it->scan);
+        uint8_t *nl = memchr(it->in.buf + it->scan, '\n', it->blen - it->scan);
         if (nl) {
-            it->bpos = it->scan = (size_t)(nl - it->buf) + 1;
+            it->bpos = it->scan = (size_t)(nl - it->in.buf) + 1;
             return 0;
         }
         /* Nothing of the partial line is needed: drop it instead of growing the buffer. */
@@ -186,56 +225,35 @@ static int line_skip_first(line_iter *it)
     }
 }
 
-static void line_close(em_iter *base)
-{
-    line_iter *it = (line_iter *)base;
-    if (it->fd >= 0) close(it->fd);
-    em_records_free(it->rec);
-    em__free(it->buf);
-    em__free(it);
-}
-
 static int open_lines(const em_input_split *split, em_task *t, em_iter **out)
 {
-    line_iter *it = em__calloc(1, sizeof *it);
-    if (!it) return em__set_error(EM_ENOMEM, "out of memory opening '%s'", split->path);
-    it->base.next = line_next;
-    it->base.close = line_close;
-    it->split = split;
-    it->t = t;
-    it->fd = -1;
-    it->end = split->start + split->length;
-    it->buf_off = split->start > 0 ? split->start - 1 : 0;
     /* A small split starts with a small buffer (it grows if a line needs more). */
     int64_t slen = EM_MAX(split->length, 0);
-    it->cap = slen < READ_BUF_INITIAL - 4096 ? (size_t)slen + 4096 : READ_BUF_INITIAL;
-    it->buf = em__malloc(it->cap);
-    it->rec = em_records_new();
-    int rc = 0;
-    if (!it->buf || !it->rec)
-        rc = em__set_error(EM_ENOMEM, "out of memory opening '%s'", split->path);
-    if (rc == 0) rc = open_input(split->path, &it->fd);
-    if (rc == 0 && split->length > 0) rc = line_fill(it);
+    size_t cap = slen < READ_BUF_INITIAL - 4096 ? (size_t)slen + 4096 : READ_BUF_INITIAL;
+    reader *r;
+    int rc = reader_new(sizeof(line_iter), split, t, line_next, reader_close, cap, true, &r);
+    if (rc) return rc;
+    line_iter *it = (line_iter *)r;
+    it->end = split->start + split->length;
+    it->buf_off = split->start > 0 ? split->start - 1 : 0;
+    it->cap = cap;
+    if (split->length > 0) rc = line_fill(it);
     if (rc == 0 && split->start > 0 && split->length > 0) rc = line_skip_first(it);
     if (rc) {
-        line_close(&it->base);
+        reader_close(&it->in.base);
         return rc;
     }
-    if (split->length <= 0) it->state = 1;
-    *out = &it->base;
+    if (split->length <= 0) it->in.state = 1;
+    *out = &it->in.base;
     return 0;
 }
 
 /* ---- WHOLE_FILES ----------------------------------------------------------------------------- */
 
 typedef struct whole_iter {
-    em_iter base;
-    const em_input_split *split;
-    em_task *t;
-    em_records *rec;
+    reader in; /* no file of its own (fd -1) and no buffer: content holds each file */
     em_buf content;
     int next_file;
-    int state;
 } whole_iter;
 
 static int read_whole_file(const char *path, em_buf *b)
@@ -281,109 +299,79 @@ static int read_whole_file(const char *path, em_buf *b)
 static int whole_next(em_iter *base, em_value *out)
 {
     whole_iter *it = (whole_iter *)base;
-    if (it->state) return it->state == 1 ? EM_DONE : it->state;
-    const em_input_split *sp = it->split;
+    if (it->in.state) return it->in.state == 1 ? EM_DONE : it->in.state;
+    const em_input_split *sp = it->in.split;
     int nfiles = sp->files ? sp->num_files : 1;
     if (it->next_file >= nfiles) {
-        it->state = 1;
+        it->in.state = 1;
         return EM_DONE;
     }
     const char *path = sp->files ? sp->files[it->next_file] : sp->path;
     it->next_file++;
     int rc = read_whole_file(path, &it->content);
-    if (rc) return it->state = rc;
-    em_records_clear(it->rec);
-    em_put_tuple_begin(it->rec);
-    em_put_str(it->rec, path, strlen(path));
-    em_put_str(it->rec, it->content.len ? (const char *)it->content.data : "", it->content.len);
-    em_put_end(it->rec);
-    count_record(it->t, (int64_t)it->content.len);
-    rc = emit_record(it->rec, path, out);
-    if (rc < 0) it->state = rc;
-    return rc;
+    if (rc) return it->in.state = rc;
+    em_records *rec = it->in.rec;
+    em_records_clear(rec);
+    em_put_tuple_begin(rec);
+    em_put_str(rec, path, strlen(path));
+    em_put_str(rec, it->content.len ? (const char *)it->content.data : "", it->content.len);
+    em_put_end(rec);
+    return reader_emit(&it->in, (int64_t)it->content.len, path, out);
 }
 
 static void whole_close(em_iter *base)
 {
-    whole_iter *it = (whole_iter *)base;
-    em_records_free(it->rec);
-    em_buf_free(&it->content);
-    em__free(it);
+    em_buf_free(&((whole_iter *)base)->content);
+    reader_close(base);
 }
 
 static int open_whole(const em_input_split *split, em_task *t, em_iter **out)
 {
-    whole_iter *it = em__calloc(1, sizeof *it);
-    if (!it) return em__set_error(EM_ENOMEM, "out of memory opening '%s'", split->path);
-    it->base.next = whole_next;
-    it->base.close = whole_close;
-    it->split = split;
-    it->t = t;
-    it->rec = em_records_new();
-    if (!it->rec) {
-        whole_close(&it->base);
-        return em__set_error(EM_ENOMEM, "out of memory opening '%s'", split->path);
-    }
-    *out = &it->base;
+    reader *r;
+    int rc = reader_new(sizeof(whole_iter), split, t, whole_next, whole_close, 0, false, &r);
+    if (rc) return rc;
+    *out = &r->base;
     return 0;
 }
 
 /* ---- FIXED_RECORDS --------------------------------------------------------------------------- */
 
 typedef struct fixed_iter {
-    em_iter base;
-    const em_input_split *split;
-    em_task *t;
-    em_records *rec;
-    int fd;
-    int state;
+    reader in;
     size_t rl;
     int64_t next_off; /* file offset of the next record */
-    int64_t buf_off;  /* file offset of buf[0] */
-    uint8_t *buf;
+    int64_t buf_off;  /* file offset of in.buf[0] */
     size_t cap, blen;
 } fixed_iter;
 
 static int fixed_next(em_iter *base, em_value *out)
 {
     fixed_iter *it = (fixed_iter *)base;
-    if (it->state) return it->state == 1 ? EM_DONE : it->state;
-    const em_input_split *sp = it->split;
+    if (it->in.state) return it->in.state == 1 ? EM_DONE : it->in.state;
+    const em_input_split *sp = it->in.split;
     int64_t end = sp->start + sp->length;
     if (it->next_off + (int64_t)it->rl > end) {
-        it->state = 1;
+        it->in.state = 1;
         return EM_DONE;
     }
     if (it->next_off + (int64_t)it->rl > it->buf_off + (int64_t)it->blen) {
         /* Refill with whole records only, never past the end of the split. */
         size_t want = (size_t)EM_MIN((int64_t)it->cap, end - it->next_off);
-        ssize_t r = read_at(it->fd, sp->path, it->buf, want, it->next_off);
-        if (r < 0) return it->state = (int)r;
+        ssize_t r = read_at(it->in.fd, sp->path, it->in.buf, want, it->next_off);
+        if (r < 0) return it->in.state = (int)r;
         it->buf_off = it->next_off;
         it->blen = (size_t)r;
         if ((size_t)r < it->rl)
-            return it->state =
+            return it->in.state =
                        em__set_error(EM_EFORMAT,
                                      "input file '%s' ended at offset %lld inside a %zu-byte "
                                      "record (the file shrank since the job was planned?)",
                                      sp->path, (long long)(it->next_off + r), it->rl);
     }
-    em_records_clear(it->rec);
-    em_put_bytes(it->rec, it->buf + (it->next_off - it->buf_off), it->rl);
+    em_records_clear(it->in.rec);
+    em_put_bytes(it->in.rec, it->in.buf + (it->next_off - it->buf_off), it->rl);
     it->next_off += (int64_t)it->rl;
-    count_record(it->t, (int64_t)it->rl);
-    int rc = emit_record(it->rec, sp->path, out);
-    if (rc < 0) it->state = rc;
-    return rc;
-}
-
-static void fixed_close(em_iter *base)
-{
-    fixed_iter *it = (fixed_iter *)base;
-    if (it->fd >= 0) close(it->fd);
-    em_records_free(it->rec);
-    em__free(it->buf);
-    em__free(it);
+    return reader_emit(&it->in, (int64_t)it->rl, sp->path, out);
 }
 
 static int open_fixed(const em_input_split *split, int record_length, em_task *t, em_iter **out)
@@ -391,28 +379,17 @@ static int open_fixed(const em_input_split *split, int record_length, em_task *t
     if (record_length <= 0)
         return em__set_error(EM_EINVAL, "record length %d for '%s' must be positive", record_length,
                              split->path);
-    fixed_iter *it = em__calloc(1, sizeof *it);
-    if (!it) return em__set_error(EM_ENOMEM, "out of memory opening '%s'", split->path);
-    it->base.next = fixed_next;
-    it->base.close = fixed_close;
-    it->split = split;
-    it->t = t;
-    it->fd = -1;
-    it->rl = (size_t)record_length;
+    size_t rl = (size_t)record_length;
+    size_t cap = EM_MAX(1, READ_BUF_INITIAL / rl) * rl;
+    reader *r;
+    int rc = reader_new(sizeof(fixed_iter), split, t, fixed_next, reader_close, cap, true, &r);
+    if (rc) return rc;
+    fixed_iter *it = (fixed_iter *)r;
+    it->rl = rl;
     it->next_off = split->start;
     it->buf_off = split->start;
-    it->cap = EM_MAX(1, READ_BUF_INITIAL / it->rl) * it->rl;
-    it->buf = em__malloc(it->cap);
-    it->rec = em_records_new();
-    int rc = 0;
-    if (!it->buf || !it->rec)
-        rc = em__set_error(EM_ENOMEM, "out of memory opening '%s'", split->path);
-    if (rc == 0) rc = open_input(split->path, &it->fd);
-    if (rc) {
-        fixed_close(&it->base);
-        return rc;
-    }
-    *out = &it->base;
+    it->cap = cap;
+    *out = &it->in.base;
     return 0;
 }
 

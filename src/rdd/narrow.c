@@ -269,20 +269,14 @@ static void narrow_free(struct em_rdd *r)
     em__free(p);
 }
 
-static const em_rdd_ops narrow_ops[] = {narrow_names[i], narrow_compute,
-                                        narrow_free} {"map", narrow_compute, narrow_free},
-                        {"filter", narrow_compute, narrow_free},
-                        {"flatMap", narrow_compute, narrow_free},
-                        {"mapPartitions", narrow_compute, narrow_free},
-                        {"mapValues", narrow_compute, narrow_free},
-                        {"flatMapValues", narrow_compute, narrow_free},
-                        {"keyBy", narrow_compute, narrow_free},
-                        {"keys", narrow_compute, narrow_free},
-                        {"values", narrow_compute, narrow_free},
-                        {"glom", narrow_compute, narrow_free},
-                        {"sample", narrow_compute, narrow_free},
-}
-;
+static const em_rdd_ops narrow_ops[] = {
+    {"map", narrow_compute, narrow_free},       {"filter", narrow_compute, narrow_free},
+    {"flatMap", narrow_compute, narrow_free},   {"mapPartitions", narrow_compute, narrow_free},
+    {"mapValues", narrow_compute, narrow_free}, {"flatMapValues", narrow_compute, narrow_free},
+    {"keyBy", narrow_compute, narrow_free},     {"keys", narrow_compute, narrow_free},
+    {"values", narrow_compute, narrow_free},    {"glom", narrow_compute, narrow_free},
+    {"sample", narrow_compute, narrow_free},
+};
 
 static em_rdd *narrow_new(em_rdd *parent, enum narrow_kind kind, void (*fn)(void), const void *arg,
                           size_t arg_len, bool needs_fn)

@@ -83,12 +83,35 @@ static void check_file_is(const char *path, const char *want, size_t wn)
     free(d);
 }
 
+/* Checks the contents of dir/name. */
+static void check_file_in(const char *dir, const char *name, const char *want, size_t wn)
+{
+    char p[1400];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    check_file_is(p, want, wn);
+}
+
+/* Sets out (cap bytes) to <tmpdir>/name, sets up a job writing there with job_tag and returns
+ * its staging directory. */
+static char *job_setup(char *out, size_t cap, const char *name, const char *job_tag)
+{
+    snprintf(out, cap, "%s/%s", test_tmpdir(), name);
+    char *staging = NULL;
+    CHECK_OK(em_output_job_setup(out, job_tag, &staging));
+    return staging;
+}
+
+/* Writes all of r as text: partition part, attempt attempt, no task. */
+static void write_all(const char *staging, int part, int attempt, em_records *r)
+{
+    rec_iter it = make_iter(r, -1);
+    CHECK_OK(em_output_write_partition(staging, part, attempt, &it.base, NULL, false));
+}
+
 TEST(write_commit_contents)
 {
-    char out[1200], staging_want[1300], p[1400];
-    snprintf(out, sizeof out, "%s/out", test_tmpdir());
-    char *staging = NULL;
-    CHECK_OK(em_output_job_setup(out, "job7", &staging));
+    char out[1200], staging_want[1300];
+    char *staging = job_setup(out, sizeof out, "out", "job7");
     snprintf(staging_want, sizeof staging_want, "%s._ember_staging_job7", out);
     CHECK_EQ_STR(staging, staging_want);
     CHECK(exists(staging));
@@ -116,12 +139,9 @@ TEST(write_commit_contents)
     CHECK_OK(em_output_job_commit(staging, out));
     CHECK(!exists(staging));
     static const char want0[] = "hello\n\na\0b\xff\n42\n-7\n(k,3)\n";
-    snprintf(p, sizeof p, "%s/part-00000", out);
-    check_file_is(p, want0, sizeof want0 - 1);
-    snprintf(p, sizeof p, "%s/part-00012", out);
-    check_file_is(p, "", 0);
-    snprintf(p, sizeof p, "%s/_SUCCESS", out);
-    check_file_is(p, "", 0);
+    check_file_in(out, "part-00000", want0, sizeof want0 - 1);
+    check_file_in(out, "part-00012", "", 0);
+    check_file_in(out, "_SUCCESS", "", 0);
     CHECK_EQ_INT(count_entries(out), 3);
     em__free(staging);
     em_records_free(r);
@@ -131,10 +151,8 @@ TEST(write_commit_contents)
 
 TEST(large_output_crosses_buffer)
 {
-    char out[1200], p[1400];
-    snprintf(out, sizeof out, "%s/big", test_tmpdir());
-    char *staging = NULL;
-    CHECK_OK(em_output_job_setup(out, "t", &staging));
+    char out[1200];
+    char *staging = job_setup(out, sizeof out, "big", "t");
     em_records *r = em_records_new();
     size_t cap = 8 << 20, wn = 0;
     char *want = malloc(cap);
@@ -154,11 +172,9 @@ TEST(large_output_crosses_buffer)
         wn += (size_t)n;
         want[wn++] = '\n';
     }
-    rec_iter it = make_iter(r, -1);
-    CHECK_OK(em_output_write_partition(staging, 3, 1, &it.base, NULL, false));
+    write_all(staging, 3, 1, r);
     CHECK_OK(em_output_job_commit(staging, out));
-    snprintf(p, sizeof p, "%s/part-00003", out);
-    check_file_is(p, want, wn);
+    check_file_in(out, "part-00003", want, wn);
     free(want);
     free(longline);
     em_records_free(r);
@@ -199,9 +215,7 @@ TEST(existing_output_and_bad_parent)
 TEST(trailing_slash_staging_is_a_sibling)
 {
     char out[1200], want[1300];
-    snprintf(out, sizeof out, "%s/o/", test_tmpdir());
-    char *staging = NULL;
-    CHECK_OK(em_output_job_setup(out, "x", &staging));
+    char *staging = job_setup(out, sizeof out, "o/", "x");
     snprintf(want, sizeof want, "%s/o._ember_staging_x", test_tmpdir());
     CHECK_EQ_STR(staging, want);
     CHECK_OK(em_output_job_commit(staging, out));
@@ -213,13 +227,10 @@ TEST(trailing_slash_staging_is_a_sibling)
 TEST(abort_leaves_nothing)
 {
     char out[1200];
-    snprintf(out, sizeof out, "%s/ab", test_tmpdir());
-    char *staging = NULL;
-    CHECK_OK(em_output_job_setup(out, "9", &staging));
+    char *staging = job_setup(out, sizeof out, "ab", "9");
     em_records *r = em_records_new();
     em_put_cstr(r, "x");
-    rec_iter it = make_iter(r, -1);
-    CHECK_OK(em_output_write_partition(staging, 0, 0, &it.base, NULL, false));
+    write_all(staging, 0, 0, r);
     em_output_job_abort(staging);
     CHECK(!exists(staging));
     CHECK(!exists(out));
@@ -230,10 +241,8 @@ TEST(abort_leaves_nothing)
 
 TEST(failing_iterator_leaves_no_part_file)
 {
-    char out[1200], p[1400];
-    snprintf(out, sizeof out, "%s/fail", test_tmpdir());
-    char *staging = NULL;
-    CHECK_OK(em_output_job_setup(out, "2", &staging));
+    char out[1200];
+    char *staging = job_setup(out, sizeof out, "fail", "2");
     em_records *r = em_records_new();
     for (int i = 0; i < 10; i++) em_put_int64(r, i);
     rec_iter it = make_iter(r, 3);
@@ -243,17 +252,14 @@ TEST(failing_iterator_leaves_no_part_file)
     CHECK_EQ_INT(count_entries(staging), 0);
 
     /* A previous good attempt stays when a later attempt fails; a later good one replaces. */
-    rec_iter good = make_iter(r, -1);
-    CHECK_OK(em_output_write_partition(staging, 4, 1, &good.base, NULL, false));
+    write_all(staging, 4, 1, r);
     rec_iter bad = make_iter(r, 5);
     CHECK(em_output_write_partition(staging, 4, 2, &bad.base, NULL, false) == EM_EUSER);
-    snprintf(p, sizeof p, "%s/part-00004", staging);
-    check_file_is(p, "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n", 20);
+    check_file_in(staging, "part-00004", "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n", 20);
     em_records *r2 = em_records_new();
     em_put_cstr(r2, "second");
-    rec_iter good2 = make_iter(r2, -1);
-    CHECK_OK(em_output_write_partition(staging, 4, 3, &good2.base, NULL, false));
-    check_file_is(p, "second\n", 7);
+    write_all(staging, 4, 3, r2);
+    check_file_in(staging, "part-00004", "second\n", 7);
     CHECK_EQ_INT(count_entries(staging), 1);
     em_output_job_abort(staging);
     CHECK(!exists(staging));
@@ -272,8 +278,7 @@ TEST(commit_when_output_appeared)
         CHECK_OK(em_output_job_setup(out, "5", &staging));
         em_records *r = em_records_new();
         em_put_cstr(r, "mine");
-        rec_iter it = make_iter(r, -1);
-        CHECK_OK(em_output_write_partition(staging, 0, 0, &it.base, NULL, false));
+        write_all(staging, 0, 0, r);
         /* Someone else creates the output: an empty dir, a dir with a file, a plain file. */
         if (variant < 2) {
             CHECK(mkdir(out, 0777) == 0);
@@ -307,10 +312,8 @@ TEST(commit_when_output_appeared)
 
 TEST(binary_output)
 {
-    char out[1200], p[1400];
-    snprintf(out, sizeof out, "%s/bin", test_tmpdir());
-    char *staging = NULL;
-    CHECK_OK(em_output_job_setup(out, "b", &staging));
+    char out[1200];
+    char *staging = job_setup(out, sizeof out, "bin", "b");
     em_records *r = em_records_new();
     em_put_bytes(r, "\x00\x01\xff", 3);
     em_put_str(r, "ab\0", 3);
@@ -329,8 +332,7 @@ TEST(binary_output)
     CHECK_EQ_INT(count_entries(staging), 1);
 
     CHECK_OK(em_output_job_commit(staging, out));
-    snprintf(p, sizeof p, "%s/part-00001", out);
-    check_file_is(p,
+    check_file_in(out, "part-00001",
                   "\x00\x01\xff"
                   "ab\0"
                   "\n",

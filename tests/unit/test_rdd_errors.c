@@ -9,83 +9,17 @@
  * Each TEST runs in its own forked process (tests/test.h), so the atomic counters are fresh.
  */
 #include "test.h"
+#include "rdd_helpers.h"
 
 #include <ember/ember.h>
 
-#include <dirent.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-/* (k, v) int64 pairs. */
-/* Compares as multisets (sorts both arrays in place). */
-/* A list of strings (formatted values or reference text). */
-typedef struct strlist {
-    char **v;
-    size_t n, cap;
-} strlist;
-
-static void sl_push(strlist *l, char *s)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-        CHECK(l->v);
-    }
-    l->v[l->n++] = s;
-}
-
-static void sl_addf(strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sl_addf(strlist *l, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    CHECK(vasprintf(&s, fmt, ap) >= 0);
-    va_end(ap);
-    sl_push(l, s);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void sl_free(strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    *l = (strlist){0};
-}
-
-static em_context *ctx_with(const char *master, const char *key, const char *value)
-{
-    em_conf *conf = em_conf_new();
-    CHECK(conf);
-    CHECK_OK(em_conf_set(conf, "ember.local.dir", test_tmpdir()));
-    if (key) CHECK_OK(em_conf_set(conf, key, value));
-    em_context *ctx = NULL;
-    CHECK_OK(em_context_create(master, "test", conf, &ctx));
-    em_conf_free(conf);
-    return ctx;
-}
-
 #define CHECK_MSG_HAS(needle)                                                                      \
     CHECK_MSG(strstr(em_errmsg(), (needle)) != NULL, "message lacks \"%s\": %s", (needle),         \
               em_errmsg())
-
-static int list_dir(const char *dir, strlist *out)
-{
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) sl_addf(out, "%s", e->d_name);
-    closedir(d);
-    qsort(out->v, out->n, sizeof *out->v, cmp_str);
-    return 0;
-}
 
 /* ---- user functions ------------------------------------------------------------------------ */
 
@@ -141,13 +75,6 @@ static int mod10_pair(em_task *t, em_value in, em_records *out, const void *arg)
     em_put_int64(out, em_value_int64(in) % 10);
     em_put_value(out, in);
     em_put_end(out);
-    return 0;
-}
-
-static int add(em_task *t, em_value a, em_value b, em_records *out, const void *arg)
-{
-    (void)t, (void)arg;
-    em_put_int64(out, em_value_int64(a) + em_value_int64(b));
     return 0;
 }
 

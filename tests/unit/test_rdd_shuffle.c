@@ -14,176 +14,13 @@
  * Each TEST runs in its own forked process (tests/test.h), so the atomic counters are fresh.
  */
 #include "test.h"
+#include "rdd_helpers.h"
 
 #include <ember/ember.h>
 
-#include <stdarg.h>
 #include <stdatomic.h>
 
 /* ---- helpers ---------------------------------------------------------------------------- */
-
-static em_records *int_records(const int64_t *v, size_t n)
-{
-    em_records *r = em_records_new();
-    CHECK(r);
-    for (size_t i = 0; i < n; i++) em_put_int64(r, v[i]);
-    CHECK_OK(em_records_error(r));
-    return r;
-}
-
-static em_rdd *par_ints(em_context *ctx, const int64_t *v, size_t n, int slices)
-{
-    em_records *r = int_records(v, n);
-    em_rdd *rdd = em_parallelize(ctx, r, slices);
-    em_records_free(r);
-    CHECK_MSG(rdd, "parallelize: %s", em_errmsg());
-    return rdd;
-}
-
-/* (k, v) int64 pairs. */
-static em_rdd *par_pairs(em_context *ctx, const int64_t *k, const int64_t *v, size_t n, int slices)
-{
-    em_records *r = em_records_new();
-    for (size_t i = 0; i < n; i++) {
-        em_put_tuple_begin(r);
-        em_put_int64(r, k[i]);
-        em_put_int64(r, v[i]);
-        em_put_end(r);
-    }
-    CHECK_OK(em_records_error(r));
-    em_rdd *rdd = em_parallelize(ctx, r, slices);
-    em_records_free(r);
-    CHECK(rdd);
-    return rdd;
-}
-
-static int64_t *ints_of(em_records *recs, size_t *n)
-{
-    *n = em_records_count(recs);
-    int64_t *v = calloc(*n + 1, sizeof *v);
-    for (size_t i = 0; i < *n; i++) {
-        em_value x = em_records_at(recs, i);
-        CHECK_MSG(em_value_type(x) == EM_TYPE_INT64, "record %zu is a %s", i,
-                  em_type_name(em_value_type(x)));
-        v[i] = em_value_int64(x);
-    }
-    return v;
-}
-
-static int64_t *collect_ints(em_rdd *r, size_t *n)
-{
-    CHECK_MSG(r, "RDD definition failed: %s", em_errmsg());
-    em_records *recs = NULL;
-    CHECK_OK(em_rdd_collect(r, &recs));
-    int64_t *v = ints_of(recs, n);
-    em_records_free(recs);
-    return v;
-}
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void expect_ints(const int64_t *got, size_t ng, const int64_t *want, size_t nw)
-{
-    CHECK_EQ_INT(ng, nw);
-    for (size_t i = 0; i < nw; i++)
-        CHECK_MSG(got[i] == want[i], "element %zu: got %lld, want %lld", i, (long long)got[i],
-                  (long long)want[i]);
-}
-
-/* Compares as multisets (sorts both arrays in place). */
-static void expect_ints_multiset(int64_t *got, size_t ng, int64_t *want, size_t nw)
-{
-    qsort(got, ng, sizeof *got, cmp_i64);
-    qsort(want, nw, sizeof *want, cmp_i64);
-    expect_ints(got, ng, want, nw);
-}
-
-/* A list of strings (formatted values or reference text). */
-typedef struct strlist {
-    char **v;
-    size_t n, cap;
-} strlist;
-
-static void sl_push(strlist *l, char *s)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 64;
-        l->v = realloc(l->v, l->cap * sizeof *l->v);
-        CHECK(l->v);
-    }
-    l->v[l->n++] = s;
-}
-
-static void sl_addf(strlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sl_addf(strlist *l, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = NULL;
-    CHECK(vasprintf(&s, fmt, ap) >= 0);
-    va_end(ap);
-    sl_push(l, s);
-}
-
-static char *format_value(em_value v)
-{
-    size_t n = em_value_format(v, NULL, 0);
-    char *s = malloc(n + 1);
-    em_value_format(v, s, n + 1);
-    return s;
-}
-
-static strlist collect_text(em_rdd *r)
-{
-    CHECK_MSG(r, "RDD definition failed: %s", em_errmsg());
-    em_records *recs = NULL;
-    CHECK_OK(em_rdd_collect(r, &recs));
-    strlist l = {0};
-    for (size_t i = 0; i < em_records_count(recs); i++)
-        sl_push(&l, format_value(em_records_at(recs, i)));
-    em_records_free(recs);
-    return l;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void sl_expect(strlist *got, strlist *want, bool sort)
-{
-    if (sort) {
-        qsort(got->v, got->n, sizeof *got->v, cmp_str);
-        qsort(want->v, want->n, sizeof *want->v, cmp_str);
-    }
-    CHECK_EQ_INT(got->n, want->n);
-    for (size_t i = 0; i < want->n; i++)
-        CHECK_MSG(strcmp(got->v[i], want->v[i]) == 0, "element %zu: got '%s', want '%s'", i,
-                  got->v[i], want->v[i]);
-}
-
-static void sl_free(strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    *l = (strlist){0};
-}
-
-static em_context *ctx_with(const char *master, const char *key, const char *value)
-{
-    em_conf *conf = em_conf_new();
-    CHECK(conf);
-    CHECK_OK(em_conf_set(conf, "ember.local.dir", test_tmpdir()));
-    if (key) CHECK_OK(em_conf_set(conf, key, value));
-    em_context *ctx = NULL;
-    CHECK_OK(em_context_create(master, "test", conf, &ctx));
-    em_conf_free(conf);
-    return ctx;
-}
 
 typedef struct kv {
     int64_t k, v;
@@ -266,44 +103,34 @@ static char *ints_text(int64_t *v, size_t n)
     return s;
 }
 
+/* Appends "key:[a,b,c]" (sorts vals in place). */
+static void add_group_text(strlist *l, int64_t key, int64_t *vals, size_t n)
+{
+    char *t = ints_text(vals, n);
+    sl_addf(l, "%lld:%s", (long long)key, t);
+    free(t);
+}
+
+/* Collects an RDD of (int64, list of int64) as "key:[sorted values]" lines. */
+static strlist collect_groups(em_rdd *g)
+{
+    em_records *recs;
+    CHECK_OK(em_rdd_collect(g, &recs));
+    strlist got = {0};
+    for (size_t i = 0; i < em_records_count(recs); i++) {
+        em_value rec = em_records_at(recs, i);
+        size_t n;
+        int64_t *vals = list_ints(em_value_val(rec), &n);
+        add_group_text(&got, em_value_int64(em_value_key(rec)), vals, n);
+        free(vals);
+    }
+    em_records_free(recs);
+    return got;
+}
+
 /* ---- user functions ------------------------------------------------------------------------ */
 
 static atomic_long calls;
-
-static int add(em_task *t, em_value a, em_value b, em_records *out, const void *arg)
-{
-    (void)t, (void)arg;
-    em_put_int64(out, em_value_int64(a) + em_value_int64(b));
-    return 0;
-}
-
-static int max2(em_task *t, em_value a, em_value b, em_records *out, const void *arg)
-{
-    (void)t, (void)arg;
-    int64_t x = em_value_int64(a), y = em_value_int64(b);
-    em_put_int64(out, x > y ? x : y);
-    return 0;
-}
-
-static int seq_sum_count(em_task *t, em_value acc, em_value v, em_records *out, const void *arg)
-{
-    (void)t, (void)arg;
-    em_put_tuple_begin(out);
-    em_put_int64(out, em_value_int64(em_value_at(acc, 0)) + em_value_int64(v));
-    em_put_int64(out, em_value_int64(em_value_at(acc, 1)) + 1);
-    em_put_end(out);
-    return 0;
-}
-
-static int comb_sum_count(em_task *t, em_value a, em_value b, em_records *out, const void *arg)
-{
-    (void)t, (void)arg;
-    em_put_tuple_begin(out);
-    em_put_int64(out, em_value_int64(em_value_at(a, 0)) + em_value_int64(em_value_at(b, 0)));
-    em_put_int64(out, em_value_int64(em_value_at(a, 1)) + em_value_int64(em_value_at(b, 1)));
-    em_put_end(out);
-    return 0;
-}
 
 static int create_sum_count(em_task *t, em_value v, em_records *out, const void *arg)
 {
@@ -362,13 +189,6 @@ static int swap_mod10(em_task *t, em_value in, em_records *out, const void *arg)
     return 0;
 }
 
-static int times10(em_task *t, em_value in, em_records *out, const void *arg)
-{
-    (void)t, (void)arg;
-    em_put_int64(out, em_value_int64(in) * 10);
-    return 0;
-}
-
 /* ---- test data ------------------------------------------------------------------------ */
 
 /* n pseudo-random pairs, keys in [0, nkeys), values in [0, 1000). */
@@ -394,28 +214,13 @@ TEST(group_by_key)
     CHECK_EQ_INT(em_rdd_num_partitions(g), 4);
     CHECK_EQ_INT(em_rdd_num_partitions(em_rdd_group_by_key(pairs, 0)),
                  em_context_default_parallelism(ctx));
-    em_records *recs;
-    CHECK_OK(em_rdd_collect(g, &recs));
-    strlist got = {0}, want = {0};
-    for (size_t i = 0; i < em_records_count(recs); i++) {
-        em_value rec = em_records_at(recs, i);
-        size_t n;
-        int64_t *vals = list_ints(em_value_val(rec), &n);
-        char *t = ints_text(vals, n);
-        sl_addf(&got, "%lld:%s", (long long)em_value_int64(em_value_key(rec)), t);
-        free(t);
-        free(vals);
-    }
-    em_records_free(recs);
+    strlist got = collect_groups(g), want = {0};
     for (int key = 0; key < K; key++) {
         int64_t vals[N];
         size_t n = 0;
         for (int i = 0; i < N; i++)
             if (k[i] == key) vals[n++] = v[i];
-        if (!n) continue;
-        char *t = ints_text(vals, n);
-        sl_addf(&want, "%d:%s", key, t);
-        free(t);
+        if (n) add_group_text(&want, key, vals, n);
     }
     sl_expect(&got, &want, true);
     sl_free(&got);
@@ -1057,28 +862,13 @@ TEST(multi_stage_chain)
     /* keyBy gives (x%97, x): reduceByKey sums the x of each key */
     int64_t s[97] = {0};
     for (int x = 0; x < 5000; x++) s[x % 97] += x;
-    em_records *recs;
-    CHECK_OK(em_rdd_collect(g, &recs));
-    strlist got = {0}, want = {0};
-    for (size_t i = 0; i < em_records_count(recs); i++) {
-        em_value rec = em_records_at(recs, i);
-        size_t n;
-        int64_t *ks = list_ints(em_value_val(rec), &n);
-        char *t = ints_text(ks, n);
-        sl_addf(&got, "%lld:%s", (long long)em_value_int64(em_value_key(rec)), t);
-        free(t);
-        free(ks);
-    }
-    em_records_free(recs);
+    strlist got = collect_groups(g), want = {0};
     for (int d = 0; d < 10; d++) {
         int64_t ks[97];
         size_t n = 0;
         for (int k = 0; k < 97; k++)
             if (s[k] % 10 == d) ks[n++] = k;
-        if (!n) continue;
-        char *t = ints_text(ks, n);
-        sl_addf(&want, "%d:%s", d, t);
-        free(t);
+        if (n) add_group_text(&want, d, ks, n);
     }
     sl_expect(&got, &want, true);
     sl_free(&got);
