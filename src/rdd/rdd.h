@@ -112,7 +112,7 @@ struct em_context {
     char *local_dir; /* this application's scratch directory */
     int num_threads, max_failures;
     int default_parallelism;
-    int next_rdd_id, next_shuffle_id, next_partitioner_id, next_job_id;
+    int next_rdd_id, next_shuffle_id, next_partitioner_id, next_job_id, next_output_id;
     struct em_rdd *rdds;
     em_partitioner *partitioners;
     struct em_block_store *blocks;

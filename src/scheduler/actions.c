@@ -602,7 +602,10 @@ static int save_as(em_rdd *r, const char *path, bool binary, const char *name)
     if (rc) return rc;
     if (!path) return em__set_error(EM_EINVAL, "%s: NULL path", name);
     char tag[64];
-    snprintf(tag, sizeof tag, "%s-%d", r->ctx->app_id, r->ctx->next_job_id);
+    pthread_mutex_lock(&r->ctx->mu);
+    int output_id = r->ctx->next_output_id++;
+    pthread_mutex_unlock(&r->ctx->mu);
+    snprintf(tag, sizeof tag, "%s-%d", r->ctx->app_id, output_id);
     char *staging = NULL;
     if ((rc = em_output_job_setup(path, tag, &staging))) return rc;
     save_arg sa = {staging, binary};
