@@ -230,7 +230,7 @@ static int open_lines(const em_input_split *split, em_task *t, em_iter **out)
     /* A small split starts with a small buffer (it grows if a line needs more). */
     int64_t slen = EM_MAX(split->length, 0);
     size_t cap = slen < READ_BUF_INITIAL - 4096 ? (size_t)slen + 4096 : READ_BUF_INITIAL;
-    reader *r;
+    reader *r = NULL;
     int rc = reader_new(sizeof(line_iter), split, t, line_next, reader_close, cap, true, &r);
     if (rc) return rc;
     line_iter *it = (line_iter *)r;
@@ -327,7 +327,7 @@ static void whole_close(em_iter *base)
 
 static int open_whole(const em_input_split *split, em_task *t, em_iter **out)
 {
-    reader *r;
+    reader *r = NULL;
     int rc = reader_new(sizeof(whole_iter), split, t, whole_next, whole_close, 0, false, &r);
     if (rc) return rc;
     *out = &r->base;
@@ -381,7 +381,7 @@ static int open_fixed(const em_input_split *split, int record_length, em_task *t
                              split->path);
     size_t rl = (size_t)record_length;
     size_t cap = EM_MAX(1, READ_BUF_INITIAL / rl) * rl;
-    reader *r;
+    reader *r = NULL;
     int rc = reader_new(sizeof(fixed_iter), split, t, fixed_next, reader_close, cap, true, &r);
     if (rc) return rc;
     fixed_iter *it = (fixed_iter *)r;

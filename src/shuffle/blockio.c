@@ -186,6 +186,8 @@ int shuf_spill_file(const char *dir)
 int shuf_split_pair(const uint8_t *rec, size_t len, const uint8_t **k, size_t *klen,
                     const uint8_t **v, size_t *vlen)
 {
+    *k = *v = NULL;
+    *klen = *vlen = 0;
     const uint8_t *end = rec + len;
     if (len < 4 || rec[0] != EM_TAG_TUPLE || end[-1] != 0) goto bad;
     const uint8_t *p = rec + 1;
@@ -276,6 +278,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "frame headers assume 
 
 int shuf_fw_space(shuf_fw *w, size_t n, uint8_t **p)
 {
+    *p = NULL;
     if (n > UINT32_MAX / 2) return em__set_error(EM_ETOOBIG, "shuffle: record of %zu bytes", n);
     if (w->raw.len > 0 && w->raw.len + n > w->frame_size) {
         int rc = fw_flush(w);

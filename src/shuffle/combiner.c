@@ -58,7 +58,7 @@ static int agg_value(shuf_agg *a, int fn, em_value x, em_value y, const uint8_t 
 
 int shuf_agg_pair(shuf_agg *a, int fn, const uint8_t *k, size_t klen, em_value x, em_value y)
 {
-    const uint8_t *v;
+    const uint8_t *v = NULL;
     size_t vlen;
     int rc = agg_value(a, fn, x, y, &v, &vlen);
     if (rc) return rc;
@@ -94,8 +94,8 @@ int shuf_agg_insert_split(shuf_agg *a, shuf_sorter *s, uint32_t part, const uint
     const uint8_t *cv = it->rec + 1 + klen;
     size_t cvlen = it->len - 2 - klen;
     em_value c = {cv, cvlen, NULL};
-    const uint8_t *nv;
-    size_t nvlen;
+    const uint8_t *nv = NULL;
+    size_t nvlen = 0;
     rc = agg_value(a, combiners ? SHUF_AGG_MERGE_COMBINERS : SHUF_AGG_MERGE_VALUE, c, val, &nv,
                    &nvlen);
     if (rc) return rc;

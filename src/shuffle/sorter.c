@@ -363,7 +363,7 @@ static int runs_push(shuf_sorter *s, int fd, uint64_t size)
 
 static int write_item(shuf_fw *w, uint32_t part, const uint8_t *rec, size_t len)
 {
-    uint8_t *p;
+    uint8_t *p = NULL;
     int rc = shuf_fw_space(w, RUN_ITEM_HDR + len, &p);
     if (rc) return rc;
     uint32_t h[2] = {part, (uint32_t)len};

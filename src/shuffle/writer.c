@@ -152,7 +152,7 @@ static int write_output(em_shuffle_writer *w, const char *data_tmp, const char *
         if (rc != EM_ROW) break;
         rc = 0;
         while (rc == 0 && cur < (int)part) {
-            uint64_t blen;
+            uint64_t blen = 0;
             rc = shuf_fw_end_block(&fw, &blen, &sums[cur]);
             offsets[cur + 1] = offsets[cur] + blen;
             cur++;
@@ -164,7 +164,7 @@ static int write_output(em_shuffle_writer *w, const char *data_tmp, const char *
         }
     }
     while (rc == 0 && cur < R) {
-        uint64_t blen;
+        uint64_t blen = 0;
         rc = shuf_fw_end_block(&fw, &blen, &sums[cur]);
         offsets[cur + 1] = offsets[cur] + blen;
         cur++;
