@@ -42,7 +42,8 @@ typedef struct em_key_partitioner {
     int num_partitions;
     int (*partition)(const void *ctx, em_value key);
     const void *ctx;
-    bool hash_mod; /* partition is em_hash_partition(XXH3_64bits(key)): the writer reuses the hash */
+    bool
+        hash_mod; /* partition is em_hash_partition(XXH3_64bits(key)): the writer reuses the hash */
 } em_key_partitioner;
 
 /* The hash partitioner's rule: a 64-bit key hash scaled to [0, n) by multiply-shift (uniform
