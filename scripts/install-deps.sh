@@ -2,7 +2,7 @@
 # Installs the Debian packages Ember needs to build, test and benchmark, when they are missing.
 # Idempotent and quiet when everything is present. Needs root (or sudo) only to install.
 set -euo pipefail
-need=(cmake make gcc pkg-config clang-format liblz4-dev libzstd-dev libxxhash-dev libsodium-dev python3)
+need=(cmake make gcc pkg-config clang-format liblz4-dev libzstd-dev libxxhash-dev libsodium-dev libuv1-dev python3)
 if [ "${EMBER_BENCH_DEPS:-0}" = 1 ]; then need+=(python3-distributed python3-dask python3-numpy python3-psutil time); fi
 missing=()
 for p in "${need[@]}"; do

@@ -11,7 +11,7 @@ m = re.search(r"```c\n(.*?)```", s, re.S)
 open(sys.argv[2], "w").write(m.group(1))
 PYEOF
 if cc ${EMBER_CFLAGS:-} -std=c11 -Wall -Wextra -Wno-unused-parameter -Werror -I"$EMBER_SRC/include" "$T/hello.c" \
-    "$EMBER_BUILD/libember.a" $(pkg-config --libs liblz4 libzstd libxxhash libsodium) -lpthread -lm \
+    "$EMBER_BUILD/libember.a" $(pkg-config --libs liblz4 libzstd libxxhash libsodium libuv) -lpthread -lm \
     -o "$T/hello" 2>"$T/cc.err"; then
     pass "README program compiles"
 else
