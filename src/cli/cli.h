@@ -5,5 +5,7 @@
 
 int em_cli_conf(int argc, char **argv);
 int em_cli_gen(int argc, char **argv);
+int em_cli_master(int argc, char **argv);
+int em_cli_worker(int argc, char **argv);
 
 #endif

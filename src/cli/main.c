@@ -1,6 +1,8 @@
 /* The `ember` command: a dispatcher over sub-commands in the way of git.
  *   ember conf            print every configuration option with its default and description
  *   ember gen KIND ...    generate benchmark and test inputs (text, terasort records, graphs)
+ *   ember master ...      run the standalone cluster manager's master (foreground)
+ *   ember worker ...      run a standalone worker connected to a master (foreground)
  *   ember version         print the version
  * Each sub-command lives in its own file (conf_cmd.c, gen.c) and returns the exit status. */
 #include "cli.h"
@@ -16,6 +18,8 @@ static const struct {
 } commands[] = {
     {"conf", em_cli_conf, "print every configuration option, its default and description"},
     {"gen", em_cli_gen, "generate inputs: text, text-hc, terasort, graph (ember gen --help)"},
+    {"master", em_cli_master, "run the standalone master (ember master --help)"},
+    {"worker", em_cli_worker, "run a standalone worker (ember worker --help)"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,101 @@
+/* `ember master`: runs the standalone cluster manager's master in the foreground until SIGINT
+ * or SIGTERM, logging worker registrations and deaths to stderr (INFO level unless
+ * EMBER_LOG_LEVEL says otherwise).
+ *
+ *   ember master [--host H] [--port P] [--conf key=value]...
+ *
+ * Main thread of the `ember` command: blocks the two signals before any thread starts, then
+ * waits for one with sigwait. Exit status 0 on a clean stop, 1 when the master cannot start
+ * (the message names the address), 2 on a usage error.
+ */
+#include "cli.h"
+
+#include "deploy/master.h"
+
+#include <ember/ember.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void master_usage(FILE *f)
+{
+    fprintf(f, "usage: ember master [--host HOST] [--port PORT] [--conf key=value]...\n"
+               "Runs the standalone master in the foreground (stop with Ctrl-C or SIGTERM).\n"
+               "  --host HOST   address to listen on (default 0.0.0.0)\n"
+               "  --port PORT   port to listen on (default ember.master.port = 7077; 0 = any)\n");
+}
+
+int em_cli_master(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            master_usage(stdout);
+            return 0;
+        }
+    em_conf *conf = em_conf_new();
+    if (!conf) {
+        fprintf(stderr, "ember master: out of memory\n");
+        return 1;
+    }
+    int rc = em_conf_load_defaults(conf);
+    if (!rc) rc = em_conf_parse_args(conf, &argc, argv);
+    if (rc) {
+        fprintf(stderr, "ember master: %s\n", em_errmsg());
+        em_conf_free(conf);
+        return 2;
+    }
+    const char *host = "0.0.0.0";
+    int port = (int)em_conf_get_int(conf, "ember.master.port");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((!strcmp(a, "--host") || !strcmp(a, "--port")) && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (!strcmp(a, "--host")) {
+                host = v;
+                continue;
+            }
+            char *end = NULL;
+            errno = 0;
+            long p = strtol(v, &end, 10);
+            if (!*v || *end || errno || p < 0 || p > 65535) {
+                fprintf(stderr, "ember master: --port '%s' is not a port number (0-65535)\n", v);
+                em_conf_free(conf);
+                return 2;
+            }
+            port = (int)p;
+        } else {
+            fprintf(stderr, "ember master: %s '%s'\n",
+                    !strcmp(a, "--host") || !strcmp(a, "--port") ? "missing value after"
+                                                                 : "unexpected argument",
+                    a);
+            master_usage(stderr);
+            em_conf_free(conf);
+            return 2;
+        }
+    }
+    if (!getenv("EMBER_LOG_LEVEL") && em__log_level < EM_LOG_INFO) em__log_level = EM_LOG_INFO;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    em_master *m = NULL;
+    rc = em_master_start(conf, host, port, &m);
+    em_conf_free(conf);
+    if (rc) {
+        fprintf(stderr, "ember master: %s\n", em_errmsg());
+        return 1;
+    }
+    fprintf(stderr, "master listening on %s:%d\n", host, em_master_port(m));
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "master stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    em_master_stop(m);
+    return 0;
+}

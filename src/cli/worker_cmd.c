@@ -1,0 +1,147 @@
+/* `ember worker`: runs a standalone worker in the foreground: registers with the master,
+ * heartbeats, reconnects with backoff when the master goes away; stops on SIGINT / SIGTERM.
+ *
+ *   ember worker --master ember://HOST:PORT [--cores C] [--memory M] [--conf key=value]...
+ *
+ * Main thread of the `ember` command: blocks the two signals before any thread starts, then
+ * polls for one (sigtimedwait) while watching for a fatal refusal by the master. Exit status 0
+ * on a clean stop, 1 when the master refused the registration or the worker cannot start, 2 on
+ * a usage error (including a master URL that does not parse).
+ */
+#include "cli.h"
+
+#include "deploy/master.h"
+#include "deploy/worker.h"
+
+#include <ember/ember.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void worker_usage(FILE *f)
+{
+    fprintf(f, "usage: ember worker --master ember://HOST:PORT [--cores C] [--memory M] "
+               "[--conf key=value]...\n"
+               "Runs a standalone worker in the foreground (stop with Ctrl-C or SIGTERM).\n"
+               "  --cores C    cores offered to applications (default: all of this machine's)\n"
+               "  --memory M   memory offered, e.g. 512m or 2g (default 1g)\n");
+}
+
+/* "512m", "2g", "1024" (MiB) -> MiB; 0 on a bad value. */
+static uint64_t parse_mib(const char *s)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || errno || end == s || v == 0) return 0;
+    if (!*end || !strcasecmp(end, "m") || !strcasecmp(end, "mb")) return v;
+    if (!strcasecmp(end, "g") || !strcasecmp(end, "gb")) return v * 1024;
+    if (!strcasecmp(end, "t") || !strcasecmp(end, "tb")) return v * 1024 * 1024;
+    return 0;
+}
+
+int em_cli_worker(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            worker_usage(stdout);
+            return 0;
+        }
+    em_conf *conf = em_conf_new();
+    if (!conf) {
+        fprintf(stderr, "ember worker: out of memory\n");
+        return 1;
+    }
+    int rc = em_conf_load_defaults(conf);
+    if (!rc) rc = em_conf_parse_args(conf, &argc, argv); /* takes --master and --conf */
+    if (rc) {
+        fprintf(stderr, "ember worker: %s\n", em_errmsg());
+        em_conf_free(conf);
+        return 2;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int cores = ncpu > 0 ? (int)ncpu : 1;
+    uint64_t memory_mb = 1024;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if ((!strcmp(a, "--cores") || !strcmp(a, "--memory")) && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (!strcmp(a, "--memory")) {
+                memory_mb = parse_mib(v);
+                if (memory_mb) continue;
+                fprintf(stderr, "ember worker: --memory '%s' is not a size like 512m or 2g\n", v);
+            } else {
+                char *end = NULL;
+                errno = 0;
+                long c = strtol(v, &end, 10);
+                if (*v && !*end && !errno && c >= 1 && c <= 65536) {
+                    cores = (int)c;
+                    continue;
+                }
+                fprintf(stderr, "ember worker: --cores '%s' is not a number of cores >= 1\n", v);
+            }
+        } else {
+            fprintf(stderr, "ember worker: %s '%s'\n",
+                    !strcmp(a, "--cores") || !strcmp(a, "--memory") ? "missing value after"
+                                                                    : "unexpected argument",
+                    a);
+            worker_usage(stderr);
+        }
+        em_conf_free(conf);
+        return 2;
+    }
+    if (!em_conf_is_set(conf, "ember.master")) {
+        fprintf(stderr, "ember worker: --master ember://HOST:PORT is required\n");
+        worker_usage(stderr);
+        em_conf_free(conf);
+        return 2;
+    }
+    char *mhost = NULL;
+    int mport = 0;
+    const char *url = em_conf_get_str(conf, "ember.master");
+    if (em_master_url_parse(url, &mhost, &mport)) {
+        fprintf(stderr, "ember worker: %s\n", em_errmsg());
+        em_conf_free(conf);
+        return 2;
+    }
+    em__free(mhost);
+    if (!getenv("EMBER_LOG_LEVEL") && em__log_level < EM_LOG_INFO) em__log_level = EM_LOG_INFO;
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    em_worker *w = NULL;
+    rc = em_worker_start(conf, url, cores, memory_mb, &w);
+    if (rc) {
+        fprintf(stderr, "ember worker: %s\n", em_errmsg());
+        em_conf_free(conf);
+        return 1;
+    }
+    fprintf(stderr, "worker %s starting: master %s, %d cores, %llu MiB\n", em_worker_id(w), url,
+            cores, (unsigned long long)memory_mb);
+    em_conf_free(conf);
+    int status = 0;
+    for (;;) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) {
+            fprintf(stderr, "worker stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            break;
+        }
+        if (em_worker_failed(w)) {
+            status = 1;
+            break;
+        }
+    }
+    em_worker_stop(w);
+    return status;
+}
