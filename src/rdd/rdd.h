@@ -143,6 +143,8 @@ int em__rdd_iterator(struct em_rdd *r, int part, em_task *t, em_iter **out);
 em_iter *em__records_iter(em_records *recs, bool own);
 /* An iterator over encoded records in [data, data+len) (borrowed). */
 em_iter *em__bytes_iter(const uint8_t *data, size_t len);
+/* A job's result function: the partition's record count as one int64 (count, zipWithIndex). */
+int em__count_partition(em_task *t, em_iter *in, em_buf *result, void *arg);
 /* An iterator that yields nothing. */
 em_iter *em__empty_iter(void);
 

@@ -243,7 +243,7 @@ static void zip_free(struct em_rdd *r)
 
 static const em_rdd_ops zip_ops = {"zipWithIndex", zip_compute, zip_free};
 
-static int count_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+int em__count_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
 {
     (void)t;
     (void)arg;
@@ -277,7 +277,7 @@ em_rdd *em_rdd_zip_with_index(em_rdd *r)
         em_job_spec job = {.rdd = r,
                            .partitions = parts,
                            .num_partitions = n - 1,
-                           .fn = count_partition,
+                           .fn = em__count_partition,
                            .handler = count_handler,
                            .handler_arg = counts,
                            .call_site = "zipWithIndex"};

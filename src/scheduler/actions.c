@@ -176,18 +176,6 @@ int em_rdd_first(em_rdd *r, em_records **out)
 
 /* ---- count ------------------------------------------------------------------------------- */
 
-static int count_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
-{
-    (void)t;
-    (void)arg;
-    int64_t n = 0;
-    em_value v;
-    int rc;
-    while ((rc = in->next(in, &v)) == EM_ROW) n++;
-    if (rc < 0) return rc;
-    return em_buf_append(result, &n, sizeof n);
-}
-
 static int sum_handler(void *arg, int partition, const uint8_t *data, size_t len)
 {
     (void)partition;
@@ -205,7 +193,7 @@ int em_rdd_count(em_rdd *r, int64_t *out)
     if (rc) return rc;
     int64_t total = 0;
     em_job_spec job = {.rdd = r,
-                       .fn = count_partition,
+                       .fn = em__count_partition,
                        .handler = sum_handler,
                        .handler_arg = &total,
                        .call_site = "count"};
