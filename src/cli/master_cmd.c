@@ -1,14 +1,17 @@
 /* `ember master`: runs the standalone cluster manager's master in the foreground until SIGINT
  * or SIGTERM, logging worker registrations and deaths to stderr (INFO level unless
- * EMBER_LOG_LEVEL says otherwise).
+ * EMBER_LOG_LEVEL says otherwise). With --daemon it runs in the background instead (daemon.c):
+ * the command returns once the master listens (0) or failed to (1), and the daemon logs to
+ * <log-dir>/ember-<user>-master-<host>.log and removes its pid file when it stops.
  *
- *   ember master [--host H] [--port P] [--conf key=value]...
+ *   ember master [--host H] [--port P] [--daemon [--log-dir D] [--pid-dir D]] [--conf k=v]...
  *
  * Main thread of the `ember` command: blocks the two signals before any thread starts, then
  * waits for one with sigwait. Exit status 0 on a clean stop, 1 when the master cannot start
  * (the message names the address), 2 on a usage error.
  */
 #include "cli.h"
+#include "daemon.h"
 
 #include "deploy/master.h"
 
@@ -22,10 +25,13 @@
 
 static void master_usage(FILE *f)
 {
-    fprintf(f, "usage: ember master [--host HOST] [--port PORT] [--conf key=value]...\n"
+    fprintf(f, "usage: ember master [--host HOST] [--port PORT] [--daemon] [--conf key=value]...\n"
                "Runs the standalone master in the foreground (stop with Ctrl-C or SIGTERM).\n"
                "  --host HOST   address to listen on (default 0.0.0.0)\n"
-               "  --port PORT   port to listen on (default ember.master.port = 7077; 0 = any)\n");
+               "  --port PORT   port to listen on (default ember.master.port = 7077; 0 = any)\n"
+               "  --daemon      run in the background; returns once the master listens\n"
+               "  --log-dir D   daemon log directory (default $EMBER_LOG_DIR, else ./logs)\n"
+               "  --pid-dir D   daemon pid file directory (default $EMBER_PID_DIR, else /tmp)\n");
 }
 
 int em_cli_master(int argc, char **argv)
@@ -49,8 +55,15 @@ int em_cli_master(int argc, char **argv)
     }
     const char *host = "0.0.0.0";
     int port = (int)em_conf_get_int(conf, "ember.master.port");
+    em__daemon_opts dopt = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int dr = em__daemon_opt(&dopt, "ember master", argc, argv, &i);
+        if (dr < 0) {
+            em_conf_free(conf);
+            return 2;
+        }
+        if (dr > 0) continue;
         if ((!strcmp(a, "--host") || !strcmp(a, "--port")) && i + 1 < argc) {
             const char *v = argv[++i];
             if (!strcmp(a, "--host")) {
@@ -77,6 +90,8 @@ int em_cli_master(int argc, char **argv)
         }
     }
     if (!getenv("EMBER_LOG_LEVEL") && em__log_level < EM_LOG_INFO) em__log_level = EM_LOG_INFO;
+    em__daemon dm = {.ready_fd = -1};
+    if (dopt.daemon) em__daemonize(&dopt, "ember master", "master", &dm); /* daemon only */
 
     sigset_t set;
     sigemptyset(&set);
@@ -90,12 +105,18 @@ int em_cli_master(int argc, char **argv)
     em_conf_free(conf);
     if (rc) {
         fprintf(stderr, "ember master: %s\n", em_errmsg());
+        em__daemon_ready(&dm, 0, em_errmsg());
+        em__daemon_finish(&dm);
         return 1;
     }
-    fprintf(stderr, "master listening on %s:%d\n", host, em_master_port(m));
+    char where[320];
+    snprintf(where, sizeof where, "listening on %s:%d", host, em_master_port(m));
+    fprintf(stderr, "master %s\n", where);
+    em__daemon_ready(&dm, 1, where);
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "master stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     em_master_stop(m);
+    em__daemon_finish(&dm);
     return 0;
 }

@@ -1,7 +1,11 @@
 /* `ember worker`: runs a standalone worker in the foreground: registers with the master,
  * heartbeats, reconnects with backoff when the master goes away; stops on SIGINT / SIGTERM.
+ * With --daemon it runs in the background instead (daemon.c): the command returns once the
+ * worker has started (registration continues in the background), and the daemon logs to
+ * <log-dir>/ember-<user>-worker-<instance>-<host>.log and removes its pid file when it stops.
  *
  *   ember worker --master ember://HOST:PORT [--cores C] [--memory M] [--conf key=value]...
+ *                [--daemon [--log-dir D] [--pid-dir D] [--instance N]]
  *
  * Main thread of the `ember` command: blocks the two signals before any thread starts, then
  * polls for one (sigtimedwait) while watching for a fatal refusal by the master. Exit status 0
@@ -9,6 +13,7 @@
  * a usage error (including a master URL that does not parse).
  */
 #include "cli.h"
+#include "daemon.h"
 
 #include "deploy/master.h"
 #include "deploy/worker.h"
@@ -29,7 +34,11 @@ static void worker_usage(FILE *f)
                "[--conf key=value]...\n"
                "Runs a standalone worker in the foreground (stop with Ctrl-C or SIGTERM).\n"
                "  --cores C    cores offered to applications (default: all of this machine's)\n"
-               "  --memory M   memory offered, e.g. 512m or 2g (default 1g)\n");
+               "  --memory M   memory offered, e.g. 512m or 2g (default 1g)\n"
+               "  --daemon     run in the background; returns once the worker has started\n"
+               "  --log-dir D  daemon log directory (default $EMBER_LOG_DIR, else ./logs)\n"
+               "  --pid-dir D  daemon pid file directory (default $EMBER_PID_DIR, else /tmp)\n"
+               "  --instance N daemon instance number in the file names (default 1)\n");
 }
 
 /* "512m", "2g", "1024" (MiB) -> MiB; 0 on a bad value. */
@@ -67,8 +76,15 @@ int em_cli_worker(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int cores = ncpu > 0 ? (int)ncpu : 1;
     uint64_t memory_mb = 1024;
+    em__daemon_opts dopt = {.instance = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        int dr = em__daemon_opt(&dopt, "ember worker", argc, argv, &i);
+        if (dr > 0) continue;
+        if (dr < 0) {
+            em_conf_free(conf);
+            return 2;
+        }
         if ((!strcmp(a, "--cores") || !strcmp(a, "--memory")) && i + 1 < argc) {
             const char *v = argv[++i];
             if (!strcmp(a, "--memory")) {
@@ -111,6 +127,8 @@ int em_cli_worker(int argc, char **argv)
     }
     em__free(mhost);
     if (!getenv("EMBER_LOG_LEVEL") && em__log_level < EM_LOG_INFO) em__log_level = EM_LOG_INFO;
+    em__daemon dm = {.ready_fd = -1};
+    if (dopt.daemon) em__daemonize(&dopt, "ember worker", "worker", &dm); /* daemon only */
 
     sigset_t set;
     sigemptyset(&set);
@@ -123,11 +141,16 @@ int em_cli_worker(int argc, char **argv)
     rc = em_worker_start(conf, url, cores, memory_mb, &w);
     if (rc) {
         fprintf(stderr, "ember worker: %s\n", em_errmsg());
+        em__daemon_ready(&dm, 0, em_errmsg());
+        em__daemon_finish(&dm);
         em_conf_free(conf);
         return 1;
     }
-    fprintf(stderr, "worker %s starting: master %s, %d cores, %llu MiB\n", em_worker_id(w), url,
-            cores, (unsigned long long)memory_mb);
+    char what[512];
+    snprintf(what, sizeof what, "worker %s starting: master %s, %d cores, %llu MiB",
+             em_worker_id(w), url, cores, (unsigned long long)memory_mb);
+    fprintf(stderr, "%s\n", what);
+    em__daemon_ready(&dm, 1, what);
     em_conf_free(conf);
     int status = 0;
     for (;;) {
@@ -143,5 +166,6 @@ int em_cli_worker(int argc, char **argv)
         }
     }
     em_worker_stop(w);
+    em__daemon_finish(&dm);
     return status;
 }
