@@ -29,18 +29,9 @@ int em_cli_conf(int argc, char **argv)
             conf_usage(stdout);
             return 0;
         }
-    em_conf *conf = em_conf_new();
-    if (!conf) {
-        fprintf(stderr, "ember conf: out of memory\n");
-        return 1;
-    }
-    int rc = em_conf_load_defaults(conf);
-    if (!rc) rc = em_conf_parse_args(conf, &argc, argv);
-    if (rc) {
-        fprintf(stderr, "ember conf: %s\n", em_errmsg());
-        em_conf_free(conf);
-        return 1;
-    }
+    int rc;
+    em_conf *conf = em__cli_conf("conf", &argc, argv, &rc);
+    if (!conf) return rc;
     if (argc > 1) {
         fprintf(stderr, "ember conf: unexpected argument '%s'\n", argv[1]);
         conf_usage(stderr);

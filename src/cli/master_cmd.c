@@ -41,18 +41,9 @@ int em_cli_master(int argc, char **argv)
             master_usage(stdout);
             return 0;
         }
-    em_conf *conf = em_conf_new();
-    if (!conf) {
-        fprintf(stderr, "ember master: out of memory\n");
-        return 1;
-    }
-    int rc = em_conf_load_defaults(conf);
-    if (!rc) rc = em_conf_parse_args(conf, &argc, argv);
-    if (rc) {
-        fprintf(stderr, "ember master: %s\n", em_errmsg());
-        em_conf_free(conf);
-        return 2;
-    }
+    int rc;
+    em_conf *conf = em__cli_conf("master", &argc, argv, &rc);
+    if (!conf) return rc;
     const char *host = "0.0.0.0";
     int port = (int)em_conf_get_int(conf, "ember.master.port");
     em__daemon_opts dopt = {0};

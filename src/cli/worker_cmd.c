@@ -61,18 +61,9 @@ int em_cli_worker(int argc, char **argv)
             worker_usage(stdout);
             return 0;
         }
-    em_conf *conf = em_conf_new();
-    if (!conf) {
-        fprintf(stderr, "ember worker: out of memory\n");
-        return 1;
-    }
-    int rc = em_conf_load_defaults(conf);
-    if (!rc) rc = em_conf_parse_args(conf, &argc, argv); /* takes --master and --conf */
-    if (rc) {
-        fprintf(stderr, "ember worker: %s\n", em_errmsg());
-        em_conf_free(conf);
-        return 2;
-    }
+    int rc;
+    em_conf *conf = em__cli_conf("worker", &argc, argv, &rc);
+    if (!conf) return rc;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int cores = ncpu > 0 ? (int)ncpu : 1;
     uint64_t memory_mb = 1024;
