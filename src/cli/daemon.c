@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -260,4 +261,16 @@ void em__daemon_finish(em__daemon *d)
     em__free(d->log_path);
     em__free(d->pid_path);
     d->log_path = d->pid_path = NULL;
+}
+
+void em__daemon_begin(const em__daemon_opts *o, const char *cmd, const char *role, em__daemon *d,
+                      sigset_t *stop_signals)
+{
+    if (!getenv("EMBER_LOG_LEVEL") && em__log_level < EM_LOG_INFO) em__log_level = EM_LOG_INFO;
+    if (o->daemon) em__daemonize(o, cmd, role, d); /* returns in the daemon only */
+    sigemptyset(stop_signals);
+    sigaddset(stop_signals, SIGINT);
+    sigaddset(stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

@@ -7,6 +7,8 @@
 #ifndef EMBER_CLI_DAEMON_H
 #define EMBER_CLI_DAEMON_H
 
+#include <signal.h>
+
 typedef struct em__daemon {
     char *log_path, *pid_path;
     int ready_fd; /* write end of the readiness pipe; -1 once reported */
@@ -30,6 +32,13 @@ int em__daemon_opt(em__daemon_opts *o, const char *cmd, int argc, char **argv, i
  * it waits for the daemon's report and exits. In the daemon it returns 0 with *d filled (the
  * pid file written, stdio redirected). */
 int em__daemonize(const em__daemon_opts *o, const char *cmd, const char *role, em__daemon *d);
+
+/* The common start of a cluster daemon command (master, worker): logs at INFO unless
+ * EMBER_LOG_LEVEL says otherwise, becomes a daemon when o->daemon (em__daemonize), then blocks
+ * SIGINT and SIGTERM in every thread to come (the caller waits for them with sigwait on
+ * *stop_signals) and ignores SIGPIPE. Must run before any thread exists. */
+void em__daemon_begin(const em__daemon_opts *o, const char *cmd, const char *role, em__daemon *d,
+                      sigset_t *stop_signals);
 
 /* The daemon reports readiness (ok = 1, msg may be NULL) or failure (ok = 0, msg printed by the
  * launcher). Once only; later calls do nothing. */

@@ -80,16 +80,9 @@ int em_cli_master(int argc, char **argv)
             return 2;
         }
     }
-    if (!getenv("EMBER_LOG_LEVEL") && em__log_level < EM_LOG_INFO) em__log_level = EM_LOG_INFO;
     em__daemon dm = {.ready_fd = -1};
-    if (dopt.daemon) em__daemonize(&dopt, "ember master", "master", &dm); /* daemon only */
-
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    em__daemon_begin(&dopt, "ember master", "master", &dm, &set);
 
     em_master *m = NULL;
     rc = em_master_start(conf, host, port, &m);

@@ -117,16 +117,9 @@ int em_cli_worker(int argc, char **argv)
         return 2;
     }
     em__free(mhost);
-    if (!getenv("EMBER_LOG_LEVEL") && em__log_level < EM_LOG_INFO) em__log_level = EM_LOG_INFO;
     em__daemon dm = {.ready_fd = -1};
-    if (dopt.daemon) em__daemonize(&dopt, "ember worker", "worker", &dm); /* daemon only */
-
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    em__daemon_begin(&dopt, "ember worker", "worker", &dm, &set);
 
     em_worker *w = NULL;
     rc = em_worker_start(conf, url, cores, memory_mb, &w);

@@ -61,6 +61,23 @@ need_file()
     fi
 }
 
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port()
+{
+    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for FILE REGEX [SECONDS]: polls until FILE has a line matching REGEX (default 15 s).
+wait_for()
+{
+    local deadline=$((SECONDS + ${3:-15}))
+    while [ $SECONDS -lt $deadline ]; do
+        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 finish()
 {
     if [ "${EMBER_TEST_KEEP:-0}" = 1 ]; then

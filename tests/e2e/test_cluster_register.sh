@@ -17,20 +17,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
-free_port()
-{
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# wait_for FILE REGEX [SECONDS]: polls until FILE has a line matching REGEX (default 15 s).
-wait_for()
-{
-    local deadline=$((SECONDS + ${3:-15}))
-    while [ $SECONDS -lt $deadline ]; do
-        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
 check() { if wait_for "$2" "$3" "${4:-15}"; then pass "$1"; else fail "$1" && sed 's/^/    | /' "$2"; fi; }
 # start_master LOG PORT [ARGS...]: sets $mpid.
 start_master()

@@ -21,24 +21,10 @@ cleanup()
 }
 trap cleanup EXIT
 
-free_port()
-{
-    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 # listening PORT: 0 when something accepts TCP connections on 127.0.0.1:PORT.
 listening()
 {
     $PY -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),2).close()' "$1" 2>/dev/null
-}
-# wait_for FILE REGEX [SECONDS]: polls until FILE has a line matching REGEX (default 15 s).
-wait_for()
-{
-    local deadline=$((SECONDS + ${3:-15}))
-    while [ $SECONDS -lt $deadline ]; do
-        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
 }
 # wait_gone PID [SECONDS]: polls until PID no longer exists (default 15 s).
 wait_gone()
