@@ -31,6 +31,7 @@ struct em_task {
     const em_conf *conf;
     struct em_memory_manager *memory; /* the executor's memory manager */
     const char *local_dir;            /* executor's local directory: shuffle and spill files */
+    int exec_id; /* the executor running the task (0: the driver's own, local mode) */
     em_task_metrics metrics;
     char errmsg[1024]; /* set by em_task_fail */
     int failed;        /* em_task_fail was called */

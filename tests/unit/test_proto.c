@@ -496,13 +496,14 @@ TEST(version_type_and_field_errors)
     /* A strlist count too large for the bytes left. */
     em_buf c = EM_BUF_INIT;
     em_str args[2] = {em_str_c("--a"), em_str_c("b")};
-    em_msg_launch_executor le = {em_str_c("app-1"), 3, 2, 1024, em_str_c("ab12"), {2, args, 0, 0}};
+    em_msg_launch_executor le = {em_str_c("app-1"), 3, 2, 1024, em_str_c("ab12"), em_str_c("h:1"),
+                                 {2, args, 0, 0}};
     CHECK_OK(em_msg_encode(&c, EM_MSG_LAUNCH_EXECUTOR, &le));
     size_t cnt_off = c.len - (4 + 4 + 3 + 4 + 1);
     CHECK_EQ_INT(le32(c.data + cnt_off), 2);
     c.data[cnt_off + 3] = 0x40;
     CHECK_EQ_INT(em_msg_decode(c.data, c.len, 1 << 20, &m), EM_EFORMAT);
-    CHECK(strstr(em_errmsg(), "'args'") != NULL);
+    CHECK(strstr(em_errmsg(), "'env'") != NULL);
     c.data[cnt_off + 3] = 0;
     c.data[cnt_off] = 3; /* one entry more than present */
     CHECK_EQ_INT(em_msg_decode(c.data, c.len, 1 << 20, &m), EM_EFORMAT);
