@@ -1,8 +1,11 @@
 /* Scheduler overhead micro-benchmark: the latency of an empty job (count of an RDD with no
  * partitions... and of one empty partition) and the throughput of a job of many empty tasks.
  *   ember_tasks [--master M] [--tasks N] [--repeat R]
- * Prints `empty_job_ms X` (median over R jobs of count() over one empty partition) and
- * `tasks_per_s Y` (count() over an empty range with N partitions, best of 3). */
+ * Prints `start_ms S` (em_context_create: for a cluster master this includes starting the
+ * daemons and executors and their registration), `first_task_ms F` (the first job after it:
+ * the time until the application's first task has run and reported), `empty_job_ms X`
+ * (median over R jobs of count() over one empty partition) and `tasks_per_s Y` (count() over
+ * an empty range with N partitions, best of 3). */
 #include <ember/ember.h>
 
 #include <stdio.h>
@@ -39,13 +42,18 @@ int main(int argc, char **argv)
     }
     if (!em_conf_is_set(conf, "ember.master")) em_conf_set(conf, "ember.master", "local[2]");
     em_context *ctx;
+    double t_start = now_s();
     if (em_context_create(NULL, "ember_tasks", conf, &ctx)) {
         fprintf(stderr, "ember_tasks: %s\n", em_errmsg());
         return 1;
     }
+    double t_ready = now_s();
     em_conf_free(conf);
     int64_t n;
     em_rdd *one = em_range(ctx, 0, 0, 1, 1);
+    if (em_rdd_count(one, &n)) goto fail;
+    printf("start_ms %.2f\nfirst_task_ms %.2f\n", (t_ready - t_start) * 1e3,
+           (now_s() - t_ready) * 1e3);
     double *lat = calloc((size_t)repeat, sizeof *lat);
     for (int i = 0; i < repeat; i++) {
         double t0 = now_s();

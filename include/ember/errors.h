@@ -35,7 +35,8 @@ extern "C" {
     X(ETOOBIG, -1008, "result too large")                                                          \
     X(EMASTER, -1009, "invalid master URL")                                                        \
     X(ETYPE, -1010, "value has another type")                                                      \
-    X(EINTERNAL, -1011, "internal error")
+    X(EINTERNAL, -1011, "internal error")                                                          \
+    X(EFETCH, -1012, "shuffle block fetch failed")
 
 typedef enum em_errno {
 #define EM__ERRNO_ENUM(name, value, desc) EM_##name = value,

@@ -2,10 +2,11 @@
  *
  * A transformation takes a function pointer and an optional argument blob (arg, arg_len). The
  * blob is copied by value when the RDD is defined (it is the closure) and handed to every call
- * as `arg`; it must not hold pointers that need to be valid in another process. (Actions —
- * foreach, reduce, fold, aggregate — use their arg only while they run.) Any C function
- * works, static ones too: executors run the same binary as the driver, so a function is shipped
- * as its offset from the binary's load base plus the binary's build identity.
+ * as `arg`; it must not hold pointers that need to be valid in another process. Actions
+ * (foreach, reduce, fold, aggregate) copy their arg the same way when they start. Any C
+ * function works, static ones too: executors run the same binary as the driver, so a function
+ * is shipped as its offset from its module's load base plus the module's build id; an
+ * executor running another binary refuses the task with a clear error.
  *
  * Every user function receives the running task (em_task) first. It returns 0 (or, for a
  * predicate, 1 / 0) on success and a negative value on failure; em_task_fail() records a

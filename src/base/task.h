@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct em_memory_manager;
+struct em_block_fetcher;
 
 /* Counters one task attempt accumulates; handed back to the scheduler with the task's
  * completion (em_task_desc.metrics), for the listener bus and UI of a later issue. */
@@ -32,6 +33,7 @@ struct em_task {
     struct em_memory_manager *memory; /* the executor's memory manager */
     const char *local_dir;            /* executor's local directory: shuffle and spill files */
     int exec_id; /* the executor running the task (0: the driver's own, local mode) */
+    struct em_block_fetcher *fetcher; /* the process's shuffle block client; NULL in local mode */
     em_task_metrics metrics;
     char errmsg[1024]; /* set by em_task_fail */
     int failed;        /* em_task_fail was called */

@@ -7,13 +7,13 @@
  *   ember master [--host H] [--port P] [--daemon [--log-dir D] [--pid-dir D]] [--conf k=v]...
  *
  * Main thread of the `ember` command: blocks the two signals before any thread starts, then
- * waits for one with sigwait. Exit status 0 on a clean stop, 1 when the master cannot start
- * (the message names the address), 2 on a usage error.
+ * runs the foreground loop of src/deploy/daemon_run.c (em__run_master: sigwait). Exit status 0 on a
+ * clean stop, 1 when the master cannot start (the message names the address), 2 on a usage error.
  */
 #include "cli.h"
 #include "daemon.h"
 
-#include "deploy/master.h"
+#include "deploy/daemon_run.h"
 
 #include <ember/ember.h>
 #include <errno.h>
@@ -32,6 +32,12 @@ static void master_usage(FILE *f)
                "  --daemon      run in the background; returns once the master listens\n"
                "  --log-dir D   daemon log directory (default $EMBER_LOG_DIR, else ./logs)\n"
                "  --pid-dir D   daemon pid file directory (default $EMBER_PID_DIR, else /tmp)\n");
+}
+
+static void ready_cb(void *arg, int ok, int port, const char *msg)
+{
+    (void)port;
+    em__daemon_ready(arg, ok, msg);
 }
 
 int em_cli_master(int argc, char **argv)
@@ -84,23 +90,8 @@ int em_cli_master(int argc, char **argv)
     sigset_t set;
     em__daemon_begin(&dopt, "ember master", "master", &dm, &set);
 
-    em_master *m = NULL;
-    rc = em_master_start(conf, host, port, &m);
+    rc = em__run_master(conf, "ember master", host, port, &set, ready_cb, &dm);
     em_conf_free(conf);
-    if (rc) {
-        fprintf(stderr, "ember master: %s\n", em_errmsg());
-        em__daemon_ready(&dm, 0, em_errmsg());
-        em__daemon_finish(&dm);
-        return 1;
-    }
-    char where[320];
-    snprintf(where, sizeof where, "listening on %s:%d", host, em_master_port(m));
-    fprintf(stderr, "master %s\n", where);
-    em__daemon_ready(&dm, 1, where);
-    int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "master stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    em_master_stop(m);
     em__daemon_finish(&dm);
-    return 0;
+    return rc;
 }

@@ -1,22 +1,24 @@
 /* `ember worker`: runs a standalone worker in the foreground: registers with the master,
- * heartbeats, reconnects with backoff when the master goes away; stops on SIGINT / SIGTERM.
+ * heartbeats, reconnects with backoff when the master goes away, runs the executors the master
+ * places on it in its work directory; stops on SIGINT / SIGTERM (killing its executors).
  * With --daemon it runs in the background instead (daemon.c): the command returns once the
  * worker has started (registration continues in the background), and the daemon logs to
  * <log-dir>/ember-<user>-worker-<instance>-<host>.log and removes its pid file when it stops.
  *
- *   ember worker --master ember://HOST:PORT [--cores C] [--memory M] [--conf key=value]...
- *                [--daemon [--log-dir D] [--pid-dir D] [--instance N]]
+ *   ember worker --master ember://HOST:PORT [--cores C] [--memory M] [--host H] [--work-dir D]
+ *                [--conf key=value]... [--daemon [--log-dir D] [--pid-dir D] [--instance N]]
  *
  * Main thread of the `ember` command: blocks the two signals before any thread starts, then
- * polls for one (sigtimedwait) while watching for a fatal refusal by the master. Exit status 0
+ * runs the foreground loop of src/deploy/daemon_run.c (em__run_worker: polls for a signal
+ * while watching for a fatal refusal by the master). Exit status 0
  * on a clean stop, 1 when the master refused the registration or the worker cannot start, 2 on
  * a usage error (including a master URL that does not parse).
  */
 #include "cli.h"
 #include "daemon.h"
 
+#include "deploy/daemon_run.h"
 #include "deploy/master.h"
-#include "deploy/worker.h"
 
 #include <ember/ember.h>
 #include <errno.h>
@@ -31,10 +33,15 @@
 static void worker_usage(FILE *f)
 {
     fprintf(f, "usage: ember worker --master ember://HOST:PORT [--cores C] [--memory M] "
-               "[--conf key=value]...\n"
-               "Runs a standalone worker in the foreground (stop with Ctrl-C or SIGTERM).\n"
+               "[--host H] [--work-dir D] [--conf key=value]...\n"
+               "Runs a standalone worker in the foreground (stop with Ctrl-C or SIGTERM; its\n"
+               "executors are killed with it).\n"
                "  --cores C    cores offered to applications (default: all of this machine's)\n"
                "  --memory M   memory offered, e.g. 512m or 2g (default 1g)\n"
+               "  --host H     address announced to the master; executors bind there\n"
+               "               (default: this machine's host name)\n"
+               "  --work-dir D binaries cache and executor directories (default\n"
+               "               ember.worker.dir, else ./work)\n"
                "  --daemon     run in the background; returns once the worker has started\n"
                "  --log-dir D  daemon log directory (default $EMBER_LOG_DIR, else ./logs)\n"
                "  --pid-dir D  daemon pid file directory (default $EMBER_PID_DIR, else /tmp)\n"
@@ -54,6 +61,12 @@ static uint64_t parse_mib(const char *s)
     return 0;
 }
 
+static void ready_cb(void *arg, int ok, int port, const char *msg)
+{
+    (void)port;
+    em__daemon_ready(arg, ok, msg);
+}
+
 int em_cli_worker(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -67,6 +80,7 @@ int em_cli_worker(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int cores = ncpu > 0 ? (int)ncpu : 1;
     uint64_t memory_mb = 1024;
+    const char *whost = NULL, *work_dir = NULL;
     em__daemon_opts dopt = {.instance = 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -76,9 +90,16 @@ int em_cli_worker(int argc, char **argv)
             em_conf_free(conf);
             return 2;
         }
-        if ((!strcmp(a, "--cores") || !strcmp(a, "--memory")) && i + 1 < argc) {
+        int takes_value = !strcmp(a, "--cores") || !strcmp(a, "--memory") || !strcmp(a, "--host") ||
+                          !strcmp(a, "--work-dir");
+        if (takes_value && i + 1 < argc) {
             const char *v = argv[++i];
-            if (!strcmp(a, "--memory")) {
+            if (!strcmp(a, "--host") || !strcmp(a, "--work-dir")) {
+                if (*v && !strcmp(a, "--host")) whost = v;
+                if (*v && !strcmp(a, "--work-dir")) work_dir = v;
+                if (*v) continue;
+                fprintf(stderr, "ember worker: %s needs a non-empty value\n", a);
+            } else if (!strcmp(a, "--memory")) {
                 memory_mb = parse_mib(v);
                 if (memory_mb) continue;
                 fprintf(stderr, "ember worker: --memory '%s' is not a size like 512m or 2g\n", v);
@@ -94,9 +115,7 @@ int em_cli_worker(int argc, char **argv)
             }
         } else {
             fprintf(stderr, "ember worker: %s '%s'\n",
-                    !strcmp(a, "--cores") || !strcmp(a, "--memory") ? "missing value after"
-                                                                    : "unexpected argument",
-                    a);
+                    takes_value ? "missing value after" : "unexpected argument", a);
             worker_usage(stderr);
         }
         em_conf_free(conf);
@@ -121,35 +140,13 @@ int em_cli_worker(int argc, char **argv)
     sigset_t set;
     em__daemon_begin(&dopt, "ember worker", "worker", &dm, &set);
 
-    em_worker *w = NULL;
-    rc = em_worker_start(conf, url, cores, memory_mb, &w);
-    if (rc) {
-        fprintf(stderr, "ember worker: %s\n", em_errmsg());
-        em__daemon_ready(&dm, 0, em_errmsg());
-        em__daemon_finish(&dm);
-        em_conf_free(conf);
-        return 1;
-    }
-    char what[512];
-    snprintf(what, sizeof what, "worker %s starting: master %s, %d cores, %llu MiB",
-             em_worker_id(w), url, cores, (unsigned long long)memory_mb);
-    fprintf(stderr, "%s\n", what);
-    em__daemon_ready(&dm, 1, what);
-    em_conf_free(conf);
-    int status = 0;
-    for (;;) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        int sig = sigtimedwait(&set, NULL, &ts);
-        if (sig == SIGINT || sig == SIGTERM) {
-            fprintf(stderr, "worker stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-            break;
-        }
-        if (em_worker_failed(w)) {
-            status = 1;
-            break;
-        }
-    }
-    em_worker_stop(w);
+    em_worker_opts wo = {.master_url = url,
+                         .cores = cores,
+                         .memory_mb = memory_mb,
+                         .host = whost,
+                         .work_dir = work_dir};
+    rc = em__run_worker(conf, "ember worker", &wo, &set, 0, ready_cb, &dm);
     em__daemon_finish(&dm);
-    return status;
+    em_conf_free(conf);
+    return rc;
 }

@@ -1,6 +1,8 @@
 /* The worker daemon's link to the master: connect, register, heartbeat, and reconnect with
  * jittered exponential backoff (100 ms doubling to 5 s) when the connection cannot be made or
- * drops, e.g. on a master restart; it re-registers with the same id after reconnecting.
+ * drops, e.g. on a master restart; it re-registers with the same id after reconnecting. The
+ * master's orders (LAUNCH_EXECUTOR, KILL_EXECUTOR, APPLICATION_FINISHED) go to the executor
+ * runner (executor_runner.c), whose state reports go back as EXECUTOR_STATE_CHANGED.
  *
  * Connection states (w->state):
  *
@@ -9,12 +11,21 @@
  *    +------------------------+<------------- connection closed (WARN line) ----------------+
  *   registered_worker{ok = 0}: FAILED (fatal; em_worker_failed says so).
  *
+ * Executors keep running while the master is away (a master restart does not stop them).
+ * State reports made while not UP are queued (at most MAX_PENDING, oldest dropped) and sent,
+ * in order, once registered again; the same master frees their resources, a restarted one
+ * ignores executors it does not know. em_worker_stop kills the executors first, so their
+ * KILLED reports leave before the connection closes.
+ *
  * Threads: the endpoint's loop thread runs the connect / message / close callbacks; one
  * worker thread starts connection attempts when due and sends heartbeats every
- * ember.worker.heartbeatInterval while UP. Both take w->mu. Called by src/cli/worker_cmd.c.
+ * ember.worker.heartbeatInterval while UP; the runner's loop thread calls on_exec_state. All
+ * take w->mu (state reports are sent under it, which keeps them in order; em_conn_send never
+ * calls back). Called by src/deploy/daemon_run.c (`ember worker`, local-cluster) and tests.
  */
 #include "deploy/worker.h"
 
+#include "deploy/executor_runner.h"
 #include "deploy/master.h"
 #include "net/endpoint.h"
 
@@ -28,12 +39,21 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define MAX_PENDING    4096 /* state reports queued while not registered */
 
 enum { W_IDLE, W_CONNECTING, W_REGISTERING, W_UP, W_FAILED };
 
+/* An EXECUTOR_STATE_CHANGED not yet sent. */
+struct pending_state {
+    struct pending_state *next;
+    char *app_id, *message;
+    int exec_id, state, exit_code;
+};
+
 struct em_worker {
     em_endpoint *ep;
-    char *master_host, *master_url, *id, *hostname;
+    em_executor_runner *runner;
+    char *master_host, *master_url, *id, *hostname, *work_dir;
     int master_port, cores;
     uint64_t memory_mb;
     int64_t heartbeat_ms;
@@ -46,7 +66,77 @@ struct em_worker {
     int attempt;
     int64_t backoff_ms, next_attempt_ms, next_heartbeat_ms;
     unsigned seed;
+    struct pending_state *pending, *pending_tail; /* guarded by mu */
+    int npending;
 };
+
+static void free_pending(struct pending_state *p)
+{
+    em__free(p->app_id);
+    em__free(p->message);
+    em__free(p);
+}
+
+/* Sends the queued state reports while UP. Under w->mu. */
+static void flush_pending(em_worker *w)
+{
+    while (w->pending && w->state == W_UP && w->conn) {
+        struct pending_state *p = w->pending;
+        em_msg_executor_state_changed m = {.app_id = em_str_c(p->app_id),
+                                           .exec_id = (uint32_t)p->exec_id,
+                                           .state = (uint8_t)p->state,
+                                           .exit_code = p->exit_code,
+                                           .message = em_str_c(p->message)};
+        int rc = em_conn_send(w->conn, EM_MSG_EXECUTOR_STATE_CHANGED, &m);
+        if (rc == -EAGAIN || rc == EM_ESTATE) return; /* retried after the next registration */
+        if (rc)
+            EM_LOG(EM_LOG_WARN, "worker", "state of executor %d of %s not sent to master %s: %s",
+                   p->exec_id, p->app_id, w->master_url, em_errmsg());
+        w->pending = p->next;
+        if (!w->pending) w->pending_tail = NULL;
+        w->npending--;
+        free_pending(p);
+    }
+}
+
+/* The runner's report (its loop thread). */
+static void on_exec_state(void *user, const char *app_id, int exec_id, int state, int exit_code,
+                          const char *message)
+{
+    em_worker *w = user;
+    struct pending_state *p = em__calloc(1, sizeof *p);
+    if (p) {
+        p->app_id = em__strdup(app_id);
+        p->message = em__strdup(message ? message : "");
+        p->exec_id = exec_id;
+        p->state = state;
+        p->exit_code = exit_code;
+    }
+    if (!p || !p->app_id || !p->message) {
+        if (p) free_pending(p);
+        EM_LOG(EM_LOG_ERROR, "worker", "out of memory: state of executor %d of %s lost", exec_id,
+               app_id);
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    if (w->npending >= MAX_PENDING) {
+        struct pending_state *old = w->pending;
+        w->pending = old->next;
+        w->npending--;
+        EM_LOG(EM_LOG_WARN, "worker", "dropped the unsent state of executor %d of %s (queue full)",
+               old->exec_id, old->app_id);
+        free_pending(old);
+        if (!w->pending) w->pending_tail = NULL;
+    }
+    if (w->pending_tail)
+        w->pending_tail->next = p;
+    else
+        w->pending = p;
+    w->pending_tail = p;
+    w->npending++;
+    flush_pending(w);
+    pthread_mutex_unlock(&w->mu);
+}
 
 /* Schedules the next attempt; returns its delay. Under w->mu. */
 static int64_t schedule_retry(em_worker *w)
@@ -84,14 +174,49 @@ static void on_connect(em_conn *c, int status, void *arg)
         .port = 0,
         .cores = (uint32_t)w->cores,
         .memory_mb = w->memory_mb,
-        .work_dir = em_str_c(""),
+        .work_dir = em_str_c(w->work_dir),
     };
     if (em_conn_send(c, EM_MSG_REGISTER_WORKER, &r)) em_conn_close(c);
+}
+
+/* An order from the master (loop thread). */
+static void on_order(em_worker *w, const em_msg *msg)
+{
+    if (msg->type == EM_MSG_LAUNCH_EXECUTOR) {
+        const em_msg_launch_executor *l = &msg->u.launch_executor;
+        int rc = em_executor_runner_launch(w->runner, l);
+        if (rc) {
+            char *app = em__strndup(l->app_id.p, l->app_id.len);
+            char why[512];
+            snprintf(why, sizeof why, "the worker cannot launch it: %s", em_errmsg());
+            if (app) on_exec_state(w, app, (int)l->exec_id, EM_EXEC_FAILED, 0, why);
+            em__free(app);
+        }
+        return;
+    }
+    const em_str *app_id = msg->type == EM_MSG_KILL_EXECUTOR ? &msg->u.kill_executor.app_id
+                                                             : &msg->u.application_finished.app_id;
+    char *app = em__strndup(app_id->p, app_id->len);
+    if (!app) return;
+    if (msg->type == EM_MSG_KILL_EXECUTOR) {
+        EM_LOG(EM_LOG_INFO, "worker", "master asks to kill executor %u of %s",
+               msg->u.kill_executor.exec_id, app);
+        em_executor_runner_kill(w->runner, app, (int)msg->u.kill_executor.exec_id);
+    } else {
+        EM_LOG(EM_LOG_INFO, "worker", "application %s finished: killing its executors", app);
+        em_executor_runner_app_finished(w->runner, app);
+    }
+    em__free(app);
 }
 
 static void on_message(em_conn *c, const em_msg *msg, void *user)
 {
     em_worker *w = user;
+    if (msg->type == EM_MSG_LAUNCH_EXECUTOR || msg->type == EM_MSG_KILL_EXECUTOR ||
+        msg->type == EM_MSG_APPLICATION_FINISHED) {
+        on_order(w, msg);
+        return;
+    }
     if (msg->type != EM_MSG_REGISTERED_WORKER) {
         EM_LOG(EM_LOG_WARN, "worker", "unexpected message %s from master %s",
                em_msg_name(msg->type), w->master_url);
@@ -105,6 +230,7 @@ static void on_message(em_conn *c, const em_msg *msg, void *user)
         w->next_heartbeat_ms = em__now_ms() + w->heartbeat_ms;
         EM_LOG(EM_LOG_INFO, "worker", "registered with master %s as %s (%d cores, %llu MiB)",
                w->master_url, w->id, w->cores, (unsigned long long)w->memory_mb);
+        flush_pending(w);
     } else if (c == w->conn) {
         w->state = W_FAILED;
         EM_LOG(EM_LOG_ERROR, "worker", "master %s refused the registration of %s: %.*s",
@@ -187,13 +313,26 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int em_worker_start(const em_conf *conf, const char *master_url, int cores, uint64_t memory_mb,
-                    em_worker **out)
+/* The work directory: made, then made absolute (executors run elsewhere). */
+static int make_work_dir(const em_conf *conf, const char *asked, char **out)
+{
+    const char *dir = asked && *asked ? asked : em_conf_get_str(conf, "ember.worker.dir");
+    if (!dir || !*dir) dir = "work";
+    int rc = em__mkdirs(dir);
+    if (rc) return em__error_context(rc, "worker directory (--work-dir / ember.worker.dir)");
+    char *abs = realpath(dir, NULL);
+    if (!abs) return em__set_error(-errno, "worker directory '%s': %s", dir, strerror(errno));
+    *out = em__strdup(abs);
+    free(abs);
+    return *out ? 0 : em__set_error(EM_ENOMEM, "out of memory");
+}
+
+int em_worker_start(const em_conf *conf, const em_worker_opts *o, em_worker **out)
 {
     *out = NULL;
     char *host = NULL;
     int port = 0;
-    int rc = em_master_url_parse(master_url, &host, &port);
+    int rc = em_master_url_parse(o->master_url, &host, &port);
     if (rc) return rc;
     em_worker *w = em__calloc(1, sizeof *w);
     if (!w) {
@@ -202,8 +341,8 @@ int em_worker_start(const em_conf *conf, const char *master_url, int cores, uint
     }
     w->master_host = host;
     w->master_port = port;
-    w->cores = cores;
-    w->memory_mb = memory_mb;
+    w->cores = o->cores;
+    w->memory_mb = o->memory_mb;
     w->backoff_ms = BACKOFF_MIN_MS;
     w->seed = (unsigned)(em__now_ns() ^ getpid());
     w->heartbeat_ms = em_conf_get_ms(conf, "ember.worker.heartbeatInterval");
@@ -225,16 +364,30 @@ int em_worker_start(const em_conf *conf, const char *master_url, int cores, uint
     if (localtime_r(&now, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
     em_buf id = EM_BUF_INIT, url = EM_BUF_INIT;
     rc = em_buf_printf(&id, "worker-%s-%s-%d%c", stamp, hn, (int)getpid(), '\0');
-    if (!rc) rc = em_buf_printf(&url, "%s%c", master_url, '\0');
+    if (!rc) rc = em_buf_printf(&url, "%s%c", o->master_url, '\0');
     w->id = (char *)id.data;
     w->master_url = (char *)url.data;
-    w->hostname = em__strdup(hn);
+    w->hostname = em__strdup(o->host && *o->host ? o->host : hn);
     if (!rc && !w->hostname) rc = em__set_error(EM_ENOMEM, "out of memory");
+    if (!rc) rc = make_work_dir(conf, o->work_dir, &w->work_dir);
 
+    const char *secret = em_conf_get_str(conf, "ember.authenticate.secret");
+    size_t max_frame = (size_t)em_conf_get_bytes(conf, "ember.rpc.message.maxSize");
+    em_executor_runner_config rcfg = {
+        .work_dir = w->work_dir,
+        .worker_id = w->id,
+        .host = w->hostname,
+        .secret = secret,
+        .max_frame = max_frame,
+        .fetch_timeout_ms = em_conf_get_ms(conf, "ember.network.timeout"),
+        .on_state = on_exec_state,
+        .user = w,
+    };
+    if (!rc) rc = em_executor_runner_new(&rcfg, &w->runner);
     em_endpoint_config cfg = {
         .role = EM_ROLE_WORKER,
-        .secret = em_conf_get_str(conf, "ember.authenticate.secret"),
-        .max_frame = (size_t)em_conf_get_bytes(conf, "ember.rpc.message.maxSize"),
+        .secret = secret,
+        .max_frame = max_frame,
         .on_message = on_message,
         .on_close = on_close,
         .user = w,
@@ -250,6 +403,8 @@ int em_worker_start(const em_conf *conf, const char *master_url, int cores, uint
         em_worker_stop(w);
         return rc;
     }
+    EM_LOG(EM_LOG_INFO, "worker", "worker %s: host %s, work directory %s", w->id, w->hostname,
+           w->work_dir);
     *out = w;
     return 0;
 }
@@ -275,6 +430,16 @@ int em_worker_failed(em_worker *w)
     return failed ? EM_EMASTER : 0;
 }
 
+const char *em_worker_work_dir(const em_worker *w)
+{
+    return w->work_dir;
+}
+
+int em_worker_executor_count(em_worker *w)
+{
+    return w->runner ? em_executor_runner_count(w->runner) : 0;
+}
+
 void em_worker_stop(em_worker *w)
 {
     if (!w) return;
@@ -283,17 +448,25 @@ void em_worker_stop(em_worker *w)
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     if (w->thread_started) pthread_join(w->thread, NULL);
+    em_executor_runner_free(w->runner); /* KILLED reports go out while connected */
+    w->runner = NULL;
     em_endpoint_stop(w->ep); /* on_close releases w->conn */
     pthread_mutex_lock(&w->mu);
     if (w->conn) em_conn_release(w->conn);
     w->conn = NULL;
     pthread_mutex_unlock(&w->mu);
     em_endpoint_free(w->ep);
+    while (w->pending) {
+        struct pending_state *p = w->pending;
+        w->pending = p->next;
+        free_pending(p);
+    }
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     em__free(w->master_host);
     em__free(w->master_url);
     em__free(w->id);
     em__free(w->hostname);
+    em__free(w->work_dir);
     em__free(w);
 }

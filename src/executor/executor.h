@@ -18,13 +18,16 @@ typedef struct em_task_desc {
     struct em_rdd *rdd;  /* result task: the final RDD; map task: the shuffle's parent */
     em_shuffle_dep *dep; /* map task only */
     em_result_fn fn;     /* result task only */
-    void *fn_arg;
+    const void *fn_arg;  /* result task: the job's argument blob (rdd.h, em_result_fn) */
+    size_t fn_arg_len;
     void *sched_data; /* scheduler's bookkeeping */
     /* set by the runner */
     int status;    /* 0 or a negative error */
     char *errmsg;  /* em__malloc'd failure message, or NULL */
     em_buf result; /* result task's bytes */
     em_map_status map_status;
+    em_block_location location; /* map task: where its output is (strings owned by the backend;
+                                   dir NULL: the driver's own local_dir, local mode) */
     em_task_metrics metrics;
     int64_t run_ns;
     struct em_task_desc *next; /* queue link */
@@ -33,6 +36,11 @@ typedef struct em_task_desc {
 /* Runs d on the calling thread with the context's memory manager and local directory; fills
  * status, errmsg, result / map_status, metrics. */
 void em__run_task(em_context *ctx, em_task_desc *d);
+/* 1 when this process was started as an executor (EMBER_EXECUTOR_MODE=1; executor_process.c,
+ * whose constructor then runs the executor instead of main()). Referenced by the context so
+ * that the constructor is linked into every application, static libember included. */
+int em__executor_mode(void);
+
 /* Frees what the runner filled (result, errmsg, map_status) and d itself. */
 void em__task_desc_free(em_task_desc *d);
 

@@ -51,6 +51,8 @@ void em__run_task(em_context *ctx, em_task_desc *d)
     t.conf = ctx->conf;
     t.memory = ctx->memory;
     t.local_dir = ctx->local_dir;
+    t.exec_id = ctx->exec_id;
+    t.fetcher = ctx->fetcher;
     em__clear_error();
     int rc;
     if (d->dep) {

@@ -7,6 +7,7 @@
  * Definitions on driver threads; the merge iterator on the task thread.
  */
 #include "rdd/rdd.h"
+#include "rdd/stage_codec.h"
 
 #include <string.h>
 
@@ -256,7 +257,49 @@ static void co_free(struct em_rdd *r)
     em__free(p);
 }
 
-static const em_rdd_ops co_ops = {"CoGroupedRDD", co_compute, co_free};
+/* For executors (stage_codec.h): the kind of merge and the two shuffle dependencies. */
+static int co_encode(const struct em_rdd *r, struct em_graph_enc *g)
+{
+    const co_priv *p = r->priv;
+    em_wire_put_u8(&g->w, (uint8_t)p->kind);
+    for (int i = 0; i < 2; i++)
+        if (em__shuffle_dep_encode(p->dep[i], g)) break;
+    return g->w.err;
+}
+
+static int co_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    em_wire_reader *rd = &g->r;
+    if (r->num_deps != 2 || r->deps[0].kind != EM_DEP_SHUFFLE || r->deps[1].kind != EM_DEP_SHUFFLE)
+        return em_wire_fail(rd, "CoGroupedRDD needs two shuffle dependencies");
+    uint8_t kind = em_wire_get_u8(rd);
+    if (!rd->err && kind > CO_INTERSECTION) em_wire_fail(rd, "unknown cogroup kind %u", kind);
+    co_priv *p = rd->err ? NULL : em__calloc(1, sizeof *p);
+    if (!p) return rd->err ? rd->err : (rd->err = em__set_error(EM_ENOMEM, "out of memory"));
+    p->kind = (enum co_kind)kind;
+    for (int i = 0; i < 2 && !rd->err; i++) {
+        uint8_t *zero = NULL;
+        if (em__shuffle_dep_decode(g, r->deps[i].rdd, &p->dep[i], &zero)) break;
+        em__free(zero); /* cogroup shuffles have no aggregator */
+        if (p->dep[i]->partitioner->num_partitions != r->num_partitions)
+            em_wire_fail(rd, "%d partitions reading a shuffle of %d", r->num_partitions,
+                         p->dep[i]->partitioner->num_partitions);
+    }
+    if (rd->err) {
+        em__shuffle_dep_free(p->dep[0]);
+        em__shuffle_dep_free(p->dep[1]);
+        em__free(p);
+        return rd->err;
+    }
+    r->deps[0].shuffle = p->dep[0];
+    r->deps[1].shuffle = p->dep[1];
+    r->priv = p;
+    return 0;
+}
+
+static const em_rdd_ops co_ops = {"CoGroupedRDD", co_compute, co_free, co_encode, co_decode};
+
+const em_rdd_ops *const em__cogroup_kinds[] = {&co_ops, NULL};
 
 static em_rdd *co_new(em_rdd *a, em_rdd *b, enum co_kind kind, int num_partitions, bool keyed)
 {

@@ -12,7 +12,8 @@
  * Line endings "\n", "\r\n" are removed; a final line without '\n' is still a line; an empty
  * file has no lines.
  *
- * Output: em_output_job_setup creates the staging directory "<path>._ember_staging_<tag>";
+ * Output: em_output_job_setup creates the staging directory "<path>._ember_staging_<tag>" (as an
+ * absolute path);
  * each task attempt writes "<staging>/.part-NNNNN.attempt-A.tmp" and renames it to
  * "<staging>/part-NNNNN"; job commit writes _SUCCESS and renames staging to path (never over an
  * existing path). See output.c for the protocol.
@@ -64,11 +65,16 @@ void em_input_plan_free(em_input_plan *plan);
 int em_input_open(const em_input_split *split, enum em_input_kind kind, int record_length,
                   em_task *t, em_iter **out);
 
+/* path itself if absolute, else the working directory joined with it (a leading "./" dropped):
+ * em__malloc'd, NULL when out of memory or the working directory is unknown. Input plans and
+ * output staging directories use absolute paths, since executors run in other directories. */
+char *em_path_absolute(const char *path);
+
 /* ---- text output with an atomic commit ----------------------------------------------------- */
 
 /* Driver, before the job: checks that path does not exist (EM_EEXIST naming it) and that its
  * parent is writable, and creates the staging directory "<path>._ember_staging_<id>" next to
- * it. staging_out receives its path (em__malloc'd). */
+ * it. staging_out receives its absolute path (em__malloc'd), valid in any working directory. */
 int em_output_job_setup(const char *path, const char *job_tag, char **staging_out);
 
 /* Task: writes partition `partition` of attempt `attempt` from the iterator as text lines

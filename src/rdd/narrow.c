@@ -5,9 +5,12 @@
  * that is reused for every record — no per-record allocation, no materialisation (except glom,
  * whose output is the whole partition, and mapPartitions, whose user function writes its whole
  * output before it returns).
- * Iterators run on the task thread; the RDD definitions on driver threads.
+ * Iterators run on the task thread; the RDD definitions on driver threads. Each kind ships to
+ * executors as its function reference and argument blob (stage_codec.h); the kind itself is the
+ * ops table's name.
  */
 #include "rdd/rdd.h"
+#include "rdd/stage_codec.h"
 #include "record/record_int.h"
 
 #include <math.h>
@@ -269,13 +272,62 @@ static void narrow_free(struct em_rdd *r)
     em__free(p);
 }
 
-static const em_rdd_ops narrow_ops[] = {
-    {"map", narrow_compute, narrow_free},       {"filter", narrow_compute, narrow_free},
-    {"flatMap", narrow_compute, narrow_free},   {"mapPartitions", narrow_compute, narrow_free},
-    {"mapValues", narrow_compute, narrow_free}, {"flatMapValues", narrow_compute, narrow_free},
-    {"keyBy", narrow_compute, narrow_free},     {"keys", narrow_compute, narrow_free},
-    {"values", narrow_compute, narrow_free},    {"glom", narrow_compute, narrow_free},
-    {"sample", narrow_compute, narrow_free},
+static int narrow_encode(const struct em_rdd *r, struct em_graph_enc *g)
+{
+    const narrow_priv *p = r->priv;
+    em__graph_put_udf(g, &p->udf);
+    em_wire_put_bool(&g->w, p->with_replacement);
+    em_wire_put_f64(&g->w, p->fraction);
+    em_wire_put_u64(&g->w, p->seed);
+    return g->w.err;
+}
+
+static const em_rdd_ops narrow_ops[NK_SAMPLE + 1];
+
+static int narrow_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    em_wire_reader *rd = &g->r;
+    enum narrow_kind kind = (enum narrow_kind)(r->ops - narrow_ops);
+    if (r->num_deps != 1 || r->deps[0].kind != EM_DEP_NARROW ||
+        r->deps[0].rdd->num_partitions != r->num_partitions)
+        return em_wire_fail(rd, "%s needs one narrow dependency with as many partitions",
+                            narrow_names[kind]);
+    bool needs_fn = kind != NK_KEYS && kind != NK_VALUES && kind != NK_GLOM && kind != NK_SAMPLE;
+    narrow_priv v = {.kind = kind};
+    if (em__graph_get_udf(g, &v.udf, needs_fn, narrow_names[kind])) return rd->err;
+    v.with_replacement = em_wire_get_bool(rd);
+    v.fraction = em_wire_get_f64(rd);
+    v.seed = em_wire_get_u64(rd);
+    if (!rd->err && !(v.fraction >= 0) && kind == NK_SAMPLE)
+        em_wire_fail(rd, "sample fraction %g", v.fraction);
+    narrow_priv *p = rd->err ? NULL : em__memdup(&v, sizeof v);
+    if (!p) {
+        em__free(v.udf.arg);
+        return rd->err ? rd->err : (rd->err = em__set_error(EM_ENOMEM, "out of memory"));
+    }
+    r->priv = p;
+    return 0;
+}
+
+static const em_rdd_ops narrow_ops[NK_SAMPLE + 1] = {
+#define NARROW_OPS(name)                                                                           \
+    {                                                                                              \
+        name, narrow_compute, narrow_free, narrow_encode, narrow_decode                            \
+    }
+    NARROW_OPS("map"),           NARROW_OPS("filter"),    NARROW_OPS("flatMap"),
+    NARROW_OPS("mapPartitions"), NARROW_OPS("mapValues"), NARROW_OPS("flatMapValues"),
+    NARROW_OPS("keyBy"),         NARROW_OPS("keys"),      NARROW_OPS("values"),
+    NARROW_OPS("glom"),          NARROW_OPS("sample"),
+#undef NARROW_OPS
+};
+
+const em_rdd_ops *const em__narrow_kinds[] = {
+    &narrow_ops[NK_MAP],        &narrow_ops[NK_FILTER],
+    &narrow_ops[NK_FLAT_MAP],   &narrow_ops[NK_MAP_PARTITIONS],
+    &narrow_ops[NK_MAP_VALUES], &narrow_ops[NK_FLAT_MAP_VALUES],
+    &narrow_ops[NK_KEY_BY],     &narrow_ops[NK_KEYS],
+    &narrow_ops[NK_VALUES],     &narrow_ops[NK_GLOM],
+    &narrow_ops[NK_SAMPLE],     NULL,
 };
 
 static em_rdd *narrow_new(em_rdd *parent, enum narrow_kind kind, void (*fn)(void), const void *arg,

@@ -4,7 +4,8 @@
  *
  * Protocol (names for output path "out", job tag "7", partition 3, attempt 1):
  *   setup   out missing and its parent a writable directory, else an error; creates the
- *           staging directory "out._ember_staging_7" next to it (a stale one is replaced).
+ *           staging directory "out._ember_staging_7" next to it (a stale one is replaced) and
+ *           names it by its absolute path, which tasks in other processes use as is.
  *   task    writes "out._ember_staging_7/.part-00003.attempt-1.tmp", closes it and renames it
  *           to "out._ember_staging_7/part-00003". rename replaces an earlier attempt's file, so
  *           the last attempt to finish wins and a partition file is always whole; any error
@@ -35,6 +36,25 @@
 #define OUT_BUF_FLUSH  (1 << 20)
 #define STAGING_SUFFIX "._ember_staging_"
 
+char *em_path_absolute(const char *path)
+{
+    if (path[0] == '/') return em__strdup(path);
+    if (path[0] == '.' && path[1] == '/') path += 2;
+    for (size_t cap = 256; cap <= (1u << 20); cap *= 2) {
+        char *abs = em__malloc(cap + strlen(path) + 2);
+        if (!abs) return NULL;
+        if (getcwd(abs, cap)) {
+            size_t n = strlen(abs);
+            if (n > 1) abs[n++] = '/';
+            strcpy(abs + n, path);
+            return abs;
+        }
+        em__free(abs);
+        if (errno != ERANGE) return NULL;
+    }
+    return NULL;
+}
+
 /* A copy of path without trailing slashes ("/" stays "/"). NULL on out of memory. */
 static char *strip_slashes(const char *path)
 {
@@ -54,7 +74,7 @@ int em_output_job_setup(const char *path, const char *job_tag, char **staging_ou
     char *out = strip_slashes(path);
     if (!out) return em__set_error(EM_ENOMEM, "out of memory");
     int rc = 0;
-    char *parent = NULL, *staging = NULL;
+    char *parent = NULL, *staging = NULL, *abs = NULL;
     struct stat st;
     if (lstat(out, &st) == 0) {
         rc = em__set_error(EM_EEXIST, "output directory '%s' already exists", out);
@@ -67,7 +87,15 @@ int em_output_job_setup(const char *path, const char *job_tag, char **staging_ou
     }
     const char *slash = strrchr(out, '/');
     parent = slash ? em__strndup(out, slash == out ? 1 : (size_t)(slash - out)) : em__strdup(".");
-    staging = em__malloc(strlen(out) + strlen(STAGING_SUFFIX) + strlen(job_tag) + 1);
+    abs = em_path_absolute(out); /* tasks may run in other working directories */
+    if (!abs) {
+        rc = em__set_error(EM_EINVAL,
+                           "output path '%s': cannot resolve it against the working "
+                           "directory",
+                           out);
+        goto done;
+    }
+    staging = em__malloc(strlen(abs) + strlen(STAGING_SUFFIX) + strlen(job_tag) + 1);
     if (!parent || !staging) {
         rc = em__set_error(EM_ENOMEM, "out of memory");
         goto done;
@@ -89,7 +117,7 @@ int em_output_job_setup(const char *path, const char *job_tag, char **staging_ou
                            out, strerror(e));
         goto done;
     }
-    sprintf(staging, "%s%s%s", out, STAGING_SUFFIX, job_tag);
+    sprintf(staging, "%s%s%s", abs, STAGING_SUFFIX, job_tag);
     int mk = mkdir(staging, 0777);
     if (mk != 0 && errno == EEXIST) {
         em__rmtree(staging); /* left over by an earlier run with the same tag */
@@ -105,6 +133,7 @@ int em_output_job_setup(const char *path, const char *job_tag, char **staging_ou
     staging = NULL;
 done:
     em__free(out);
+    em__free(abs);
     em__free(parent);
     em__free(staging);
     return rc;

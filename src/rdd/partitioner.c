@@ -6,9 +6,11 @@
  * each partition returns its record count and a reservoir sample of up to
  * ceil(3 * 20 * n / partitions) keys; the driver weights each sampled key by count/sample size
  * and cuts the weighted, sorted candidates into n ranges of equal weight. Driver thread; the
- * sampling tasks run on task threads.
+ * sampling tasks run on task threads (of this process or of an executor: their argument is a
+ * job argument blob, see stage_codec.h).
  */
 #include "rdd/rdd.h"
+#include "rdd/stage_codec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -88,10 +90,8 @@ em_key_partitioner em__key_partitioner(const em_partitioner *p)
 
 /* ---- range partitioner sampling ------------------------------------------------------------ */
 
-typedef struct sample_args {
-    size_t per_partition;
-    uint64_t seed;
-} sample_args;
+/* The most keys one partition samples (a bound on what a corrupt argument could ask for). */
+#define MAX_SAMPLE_PER_PARTITION (1u << 24)
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -101,15 +101,22 @@ static uint64_t splitmix(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-/* Result: int64 count, then the sampled keys (each an encoded value). */
-static int sample_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+/* Argument blob: per_partition uvar, seed u64. Result: int64 count, then the sampled keys (each
+ * an encoded value). */
+static int sample_partition(em_task *t, em_iter *in, em_buf *result, const void *arg)
 {
-    const sample_args *sa = arg;
-    size_t k = sa->per_partition ? sa->per_partition : 1;
+    em_wire_reader rd;
+    em__job_arg_reader(arg, &rd, "sortByKey sampling argument");
+    uint64_t per_partition = em_wire_get_uvar(&rd);
+    uint64_t seed = em_wire_get_u64(&rd);
+    if (!rd.err && per_partition > MAX_SAMPLE_PER_PARTITION)
+        em_wire_fail(&rd, "%llu samples per partition", (unsigned long long)per_partition);
+    if (em_wire_expect_end(&rd)) return rd.err;
+    size_t k = per_partition ? (size_t)per_partition : 1;
     /* Each kept key is copied into its slot's buffer, so later records can replace it. */
     em_records **slots = em__calloc(k, sizeof *slots);
     if (!slots) return EM_ENOMEM;
-    uint64_t rng = sa->seed ^ (uint64_t)t->partition * 0x2545F4914F6CDD1Dull;
+    uint64_t rng = seed ^ (uint64_t)t->partition * 0x2545F4914F6CDD1Dull;
     int64_t count = 0;
     int rc;
     em_value rec;
@@ -203,18 +210,24 @@ em_partitioner *em_range_partitioner(em_rdd *r, int num_partitions, bool ascendi
     if (num_partitions == 1 || r->num_partitions == 0) return p;
 
     size_t total_sample = (size_t)EM_MIN(20.0 * num_partitions, 1e6);
-    sample_args sa = {(total_sample * 3 + (size_t)r->num_partitions - 1) /
-                          (size_t)r->num_partitions,
-                      0x5eed5eedull};
+    size_t per_partition =
+        (total_sample * 3 + (size_t)r->num_partitions - 1) / (size_t)r->num_partitions;
+    em_buf blob = EM_BUF_INIT;
+    em_wire_writer w = em__job_arg_begin(&blob);
+    em_wire_put_uvar(&w, per_partition);
+    em_wire_put_u64(&w, 0x5eed5eedull);
     sample_state st = {0};
+    candidate *cands = NULL;
+    if (em__job_arg_end(&blob, &w)) goto fail;
     em_job_spec job = {.rdd = r,
                        .fn = sample_partition,
-                       .fn_arg = &sa,
+                       .fn_arg = blob.data,
+                       .fn_arg_len = blob.len,
                        .handler = sample_handler,
                        .handler_arg = &st,
                        .call_site = "sortByKey (sampling)"};
-    candidate *cands = NULL;
     int rc = ctx->run_job(ctx, &job);
+    em_buf_free(&blob);
     if (rc) goto fail;
     cands = em__calloc(st.n ? st.n : 1, sizeof *cands);
     if (!cands) {
@@ -258,6 +271,7 @@ em_partitioner *em_range_partitioner(em_rdd *r, int num_partitions, bool ascendi
     em__free(st.weights);
     return p;
 fail:
+    em_buf_free(&blob);
     em__free(cands);
     em_buf_free(&st.keys);
     em__free(st.offsets);

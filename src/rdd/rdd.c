@@ -232,7 +232,7 @@ static int caching_next(em_iter *it, em_value *out)
     } else if (rc == EM_DONE && c->copy) {
         size_t len;
         const uint8_t *data = em_records_data(c->copy, &len);
-        uint8_t *owned = em__memdup(data, len ? len : 1);
+        uint8_t *owned = len ? em__memdup(data, len) : em__calloc(1, 1); /* empty: data NULL */
         em_records_free(c->copy);
         c->copy = NULL;
         if (owned && em_block_store_put(c->rdd->ctx->blocks, c->rdd->id, c->part, owned, len) != 0)

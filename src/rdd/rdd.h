@@ -8,9 +8,10 @@
  * cuts stages at shuffle dependencies; inside a stage, em__rdd_iterator() pulls records through
  * the chain of narrow RDDs in one pass (pull iterators, no materialisation).
  *
- * Because every RDD is plain data plus function offsets, the graph can later be shipped to
- * executors in other processes; nothing here assumes the driver's address space except the
- * local backend's direct use of pointers.
+ * Because every RDD is plain data plus functions, the graph of a stage can be shipped to an
+ * executor process running the same binary (rdd/stage_codec.h: each kind encodes and decodes
+ * its priv, functions travel as module identity + offset); the local backend runs the driver's
+ * graph directly.
  *
  * Thread rule: RDDs are defined on driver threads under ctx->mu; once defined they are
  * read-only and read by task threads concurrently (the cache has its own lock).
@@ -65,14 +66,34 @@ typedef struct em_dep {
     em_shuffle_dep *shuffle; /* shuffle only */
 } em_dep;
 
+struct em_graph_enc; /* rdd/stage_codec.h */
+struct em_graph_dec;
+
 typedef struct em_rdd_ops {
-    const char *name; /* "map", "textFile", "ShuffledRDD", ... */
+    const char *name; /* "map", "textFile", "ShuffledRDD", ...: also the kind's id on the wire */
     /* Makes the iterator of partition `part` (task thread). */
     int (*compute)(struct em_rdd *r, int part, em_task *t, em_iter **out);
-    /* Narrow dependencies other than one-to-one: the parent partitions child `part` reads, for
-     * locality and for the scheduler's bookkeeping; NULL means one-to-one. Unused for now. */
+    /* Frees priv (and what it owns: argument blobs, plans, shuffle dependencies). */
     void (*free)(struct em_rdd *r);
+    /* Stage codec (rdd/stage_codec.c). encode appends the kind's parameters (priv: functions
+     * with their argument blobs, plans, the shuffle dependencies it owns) to the stage
+     * encoding. decode reads them back into an RDD whose id, partition count, name, partitioner
+     * and dependencies are already set (a shuffle dependency's .shuffle still NULL): it builds
+     * r->priv, makes the shuffle dependencies it owns and links them into r->deps, and checks
+     * that the structure is one compute can run (dependency kinds, partition counts, functions
+     * present). On failure it leaves r->priv and every r->deps[i].shuffle NULL, owns nothing,
+     * and returns EM_EFORMAT (or EM_ENOMEM) with the message set. */
+    int (*encode)(const struct em_rdd *r, struct em_graph_enc *g);
+    int (*decode)(struct em_rdd *r, struct em_graph_dec *g);
 } em_rdd_ops;
+
+/* The RDD kinds, NULL-terminated lists, each file listing its own (the stage decoder looks a
+ * kind up by name among them). */
+extern const em_rdd_ops *const em__source_kinds[];     /* sources.c */
+extern const em_rdd_ops *const em__narrow_kinds[];     /* narrow.c */
+extern const em_rdd_ops *const em__structural_kinds[]; /* structural.c */
+extern const em_rdd_ops *const em__shuffled_kinds[];   /* shuffled.c */
+extern const em_rdd_ops *const em__cogroup_kinds[];    /* cogroup.c */
 
 struct em_rdd {
     em_context *ctx;
@@ -88,8 +109,15 @@ struct em_rdd {
     struct em_rdd *next_owned; /* context's list */
 };
 
-/* The job runner the scheduler installs: runs fn over partitions of r. */
-typedef int (*em_result_fn)(em_task *t, em_iter *in, em_buf *result, void *arg);
+/* The job runner the scheduler installs: runs fn over partitions of r.
+ *
+ * A result function runs on a task thread, in this process (local mode) or in an executor
+ * process running the same binary; arg is the job's argument blob (em_job_spec.fn_arg), which
+ * therefore holds no pointers: function pointers inside it are function references
+ * (em_wire_put_fn), data is copied in. The engine's blobs are built with em__job_arg_begin /
+ * em__job_arg_end (rdd/stage_codec.h): they start with their total length, so a result function
+ * that only gets the pointer reads them with em__job_arg_reader, bounds-checked. */
+typedef int (*em_result_fn)(em_task *t, em_iter *in, em_buf *result, const void *arg);
 typedef int (*em_result_handler)(void *arg, int partition, const uint8_t *data, size_t len);
 
 typedef struct em_job_spec {
@@ -97,7 +125,8 @@ typedef struct em_job_spec {
     const int *partitions; /* NULL: all */
     int num_partitions;
     em_result_fn fn;
-    void *fn_arg;
+    const void *fn_arg; /* the argument blob (see em_result_fn), NULL if none; borrowed */
+    size_t fn_arg_len;  /* its length in bytes (0 when fn_arg is NULL) */
     em_result_handler handler;
     void *handler_arg;
     const char *call_site; /* "collect", "saveAsTextFile", ... */
@@ -121,6 +150,11 @@ struct em_context {
     struct em_scheduler *sched;
     int (*run_job)(em_context *ctx, const em_job_spec *job);
     bool stopped;
+    /* cluster masters */
+    struct em_local_cluster *local_cluster; /* local-cluster[W,C,M]: the daemons started here */
+    /* in an executor process (executor_process.c) */
+    int exec_id;                      /* 0 in the driver */
+    struct em_block_fetcher *fetcher; /* remote shuffle reads; NULL in local mode */
 };
 
 /* ---- graph construction (rdd.c) ---------------------------------------------------------- */
@@ -144,7 +178,7 @@ em_iter *em__records_iter(em_records *recs, bool own);
 /* An iterator over encoded records in [data, data+len) (borrowed). */
 em_iter *em__bytes_iter(const uint8_t *data, size_t len);
 /* A job's result function: the partition's record count as one int64 (count, zipWithIndex). */
-int em__count_partition(em_task *t, em_iter *in, em_buf *result, void *arg);
+int em__count_partition(em_task *t, em_iter *in, em_buf *result, const void *arg);
 /* An iterator that yields nothing. */
 em_iter *em__empty_iter(void);
 
@@ -169,5 +203,18 @@ struct em_rdd *em__coalesce_narrow(struct em_rdd *r, int num_partitions);
 
 /* Partitioner closure for the shuffle writer. */
 em_key_partitioner em__key_partitioner(const em_partitioner *p);
+
+/* ---- shipping shuffle dependencies (shuffled.c; see rdd/stage_codec.h) ------------------- */
+
+/* Appends dep (shuffle id, partitioner, aggregator functions and kind, zero value,
+ * map-side-combine flag; not its parent, which the stage encoding names) to g. */
+int em__shuffle_dep_encode(const em_shuffle_dep *dep, struct em_graph_enc *g);
+/* Reads a dependency written by em__shuffle_dep_encode, with parent as its parent. *dep is
+ * new (free with em__shuffle_dep_free); *zero_data owns the zero value's bytes (NULL if none;
+ * em__free it). */
+int em__shuffle_dep_decode(struct em_graph_dec *g, struct em_rdd *parent, em_shuffle_dep **dep,
+                           uint8_t **zero_data);
+/* Frees a dependency and its aggregator's argument blobs (not the zero value's bytes). */
+void em__shuffle_dep_free(em_shuffle_dep *dep);
 
 #endif

@@ -9,7 +9,10 @@
  * and the aggregator callbacks on task threads.
  */
 #include "rdd/rdd.h"
+#include "rdd/stage_codec.h"
 #include "shuffle/tracker.h"
+
+#include <limits.h>
 
 #include <string.h>
 
@@ -95,12 +98,10 @@ bool em__shuffle_dep_aggregator(const em_shuffle_dep *dep, em_aggregator *out)
 
 /* ---- the ShuffledRDD ---------------------------------------------------------------------- */
 
-/* Wraps the reader to own the directory list and the aggregator it reads with. */
+/* Wraps the reader to own the aggregator it reads with. */
 typedef struct reader_iter {
     em_iter base;
     em_iter *reader;
-    char **dirs;
-    int num_maps;
     em_aggregator agg;
 } reader_iter;
 
@@ -114,7 +115,6 @@ static void reader_close(em_iter *base)
 {
     reader_iter *r = (reader_iter *)base;
     em_iter_close(r->reader);
-    em_map_outputs_dirs_free(r->dirs, r->num_maps);
     em__free(r);
 }
 
@@ -124,7 +124,8 @@ int em__open_shuffle_reader(struct em_rdd *r, const em_shuffle_dep *dep, int par
     reader_iter *ri = em__calloc(1, sizeof *ri);
     if (!ri) return EM_ENOMEM;
     ri->base = (em_iter){reader_next, reader_close};
-    int rc = em_map_outputs_dirs(r->ctx->map_outputs, dep->shuffle_id, &ri->dirs, &ri->num_maps);
+    em_map_locations locs;
+    int rc = em_map_outputs_locations(r->ctx->map_outputs, dep->shuffle_id, part, &locs);
     if (rc) {
         em__free(ri);
         return rc;
@@ -133,16 +134,17 @@ int em__open_shuffle_reader(struct em_rdd *r, const em_shuffle_dep *dep, int par
     em_shuffle_read_spec spec = {
         .shuffle_id = dep->shuffle_id,
         .reducer = part,
-        .num_maps = ri->num_maps,
-        .map_dirs = (const char *const *)ri->dirs,
+        .num_maps = locs.num_maps,
+        .locs = locs.locs,
+        .block_sizes = locs.sizes,
         .mode = mode,
         .descending = descending,
         .agg = has_agg ? &ri->agg : NULL,
         .map_side_combined = has_agg && dep->map_side_combine,
     };
     rc = em_shuffle_reader_open(&spec, t, &ri->reader);
+    em_map_locations_free(&locs); /* the reader copies what it needs */
     if (rc) {
-        em_map_outputs_dirs_free(ri->dirs, ri->num_maps);
         em__free(ri);
         return rc;
     }
@@ -167,7 +169,121 @@ static void shuffled_free(struct em_rdd *r)
     em__free(p);
 }
 
-static const em_rdd_ops shuffled_ops = {"ShuffledRDD", shuffled_compute, shuffled_free};
+/* ---- shipping to executors (stage_codec.h) ---------------------------------------------------
+ * A shuffle dependency travels as its shuffle id, partitioner, aggregator (flags, agg_kind, the
+ * three udfs) and zero value; a ShuffledRDD as its read mode, order and dependency. */
+
+int em__shuffle_dep_encode(const em_shuffle_dep *dep, struct em_graph_enc *g)
+{
+    em_wire_writer *w = &g->w;
+    em_wire_put_ivar(w, dep->shuffle_id);
+    em__graph_put_partitioner(g, dep->partitioner);
+    em_wire_put_bool(w, dep->has_aggregator);
+    em_wire_put_bool(w, dep->map_side_combine);
+    em_wire_put_ivar(w, dep->agg_kind);
+    em__graph_put_udf(g, &dep->create);
+    em__graph_put_udf(g, &dep->merge_value);
+    em__graph_put_udf(g, &dep->merge_combiners);
+    em_wire_put_bool(w, dep->zero.data != NULL);
+    if (dep->zero.data) em__graph_put_value(g, dep->zero);
+    return w->err;
+}
+
+void em__shuffle_dep_free(em_shuffle_dep *dep)
+{
+    if (!dep) return;
+    em__free(dep->create.arg);
+    em__free(dep->merge_value.arg);
+    em__free(dep->merge_combiners.arg);
+    em__free(dep);
+}
+
+int em__shuffle_dep_decode(struct em_graph_dec *g, struct em_rdd *parent, em_shuffle_dep **out,
+                           uint8_t **zero_data)
+{
+    *out = NULL;
+    *zero_data = NULL;
+    em_wire_reader *rd = &g->r;
+    em_shuffle_dep *dep = em__calloc(1, sizeof *dep);
+    if (!dep) return rd->err = em__set_error(EM_ENOMEM, "out of memory decoding a shuffle");
+    dep->parent = parent;
+    dep->shuffle_id = (int)em_wire_get_int(rd, 0, INT_MAX, "shuffle id");
+    em__graph_get_partitioner(g, &dep->partitioner);
+    dep->has_aggregator = em_wire_get_bool(rd);
+    dep->map_side_combine = em_wire_get_bool(rd);
+    dep->agg_kind = (int)em_wire_get_int(rd, 0, AGG_FIRST, "aggregator kind");
+    em__graph_get_udf(g, &dep->create, false, "createCombiner");
+    em__graph_get_udf(g, &dep->merge_value, false, "mergeValue");
+    em__graph_get_udf(g, &dep->merge_combiners, false, "mergeCombiners");
+    if (em_wire_get_bool(rd)) em__graph_get_value(g, &dep->zero, zero_data, "zero value");
+    if (!rd->err) {
+        int k = dep->agg_kind;
+        bool needs_merge = k && k != AGG_FIRST, needs_zero = k == AGG_FOLD || k == AGG_AGGREGATE;
+        if (!dep->partitioner)
+            em_wire_fail(rd, "shuffle %d has no partitioner", dep->shuffle_id);
+        else if (dep->has_aggregator != (k != 0))
+            em_wire_fail(rd, "shuffle %d: aggregator flag and kind %d disagree", dep->shuffle_id,
+                         k);
+        else if (!k && (dep->create.fn || dep->merge_value.fn || dep->merge_combiners.fn ||
+                        dep->create.arg || dep->merge_value.arg || dep->merge_combiners.arg ||
+                        *zero_data))
+            em_wire_fail(rd, "shuffle %d has aggregator functions but no aggregator",
+                         dep->shuffle_id);
+        else if ((needs_merge && (!dep->merge_value.fn || !dep->merge_combiners.fn)) ||
+                 (k == AGG_COMBINE && !dep->create.fn) || (needs_zero && !*zero_data))
+            em_wire_fail(rd, "shuffle %d: aggregator kind %d lacks a function or zero value",
+                         dep->shuffle_id, k);
+    }
+    if (rd->err) {
+        em__shuffle_dep_free(dep);
+        em__free(*zero_data);
+        *zero_data = NULL;
+        return rd->err;
+    }
+    *out = dep;
+    return 0;
+}
+
+static int shuffled_encode(const struct em_rdd *r, struct em_graph_enc *g)
+{
+    const shuffled_priv *p = r->priv;
+    em_wire_put_u8(&g->w, (uint8_t)p->mode);
+    em_wire_put_bool(&g->w, p->descending);
+    return em__shuffle_dep_encode(p->dep, g);
+}
+
+static int shuffled_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    em_wire_reader *rd = &g->r;
+    if (r->num_deps != 1 || r->deps[0].kind != EM_DEP_SHUFFLE)
+        return em_wire_fail(rd, "ShuffledRDD needs one shuffle dependency");
+    uint8_t mode = em_wire_get_u8(rd);
+    bool descending = em_wire_get_bool(rd);
+    if (!rd->err && mode > EM_READ_GROUPED) em_wire_fail(rd, "unknown read mode %u", mode);
+    if (rd->err) return rd->err;
+    shuffled_priv *p = em__calloc(1, sizeof *p);
+    if (!p) return rd->err = em__set_error(EM_ENOMEM, "out of memory");
+    if (em__shuffle_dep_decode(g, r->deps[0].rdd, &p->dep, &p->zero_data)) {
+        em__free(p);
+        return rd->err;
+    }
+    if (p->dep->partitioner->num_partitions != r->num_partitions) {
+        em_wire_fail(rd, "%d partitions reading a shuffle of %d", r->num_partitions,
+                     p->dep->partitioner->num_partitions);
+        shuffled_free(&(struct em_rdd){.priv = p});
+        return rd->err;
+    }
+    p->mode = (em_shuffle_read_mode)mode;
+    p->descending = descending;
+    r->deps[0].shuffle = p->dep;
+    r->priv = p;
+    return 0;
+}
+
+static const em_rdd_ops shuffled_ops = {"ShuffledRDD", shuffled_compute, shuffled_free,
+                                        shuffled_encode, shuffled_decode};
+
+const em_rdd_ops *const em__shuffled_kinds[] = {&shuffled_ops, NULL};
 
 /* A ShuffledRDD over parent with partitioner part. agg_kind 0: no aggregator. */
 static struct em_rdd *shuffled_new(struct em_rdd *parent, em_partitioner *part,

@@ -1,12 +1,19 @@
 /* Source RDDs: parallelize (a copy of driver records cut into slices of near-equal counts),
  * range (int64 arithmetic sequences computed per slice), and the file sources textFile,
  * wholeTextFiles and binaryRecords (planned on the driver by rdd/input*.c when the RDD is
- * defined, so a missing input is reported at once; read per split on task threads).
+ * defined, so a missing input is reported at once; read per split on task threads). A relative
+ * input path is resolved against the driver's working directory at definition time, so the
+ * plan's paths stay valid in executors running elsewhere.
+ * Each kind encodes its parameters for executors (stage_codec.h): parallelize its data and
+ * slice offsets (checked on decode to fall on record boundaries of well-formed records), range
+ * its arithmetic, the file sources their plan.
  */
 #include "rdd/io.h"
 #include "rdd/rdd.h"
+#include "rdd/stage_codec.h"
 #include "record/record_int.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* ---- parallelize ---------------------------------------------------------------------------- */
@@ -33,7 +40,71 @@ static void parallel_free(struct em_rdd *r)
     em__free(p);
 }
 
-static const em_rdd_ops parallel_ops = {"parallelize", parallel_compute, parallel_free};
+static int parallel_encode(const struct em_rdd *r, struct em_graph_enc *g)
+{
+    const parallel_priv *p = r->priv;
+    size_t n = (size_t)r->num_partitions;
+    em_wire_put_bytes(&g->w, p->data, p->slice_start[n]);
+    for (size_t i = 0; i <= n; i++) em_wire_put_uvar(&g->w, p->slice_start[i]);
+    return g->w.err;
+}
+
+static int parallel_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    em_wire_reader *rd = &g->r;
+    if (r->num_deps) return em_wire_fail(rd, "a source has no dependencies");
+    size_t len, n = (size_t)r->num_partitions;
+    const uint8_t *data = em_wire_get_bytes(rd, &len);
+    if (rd->err) return rd->err;
+    if (n + 1 > em_wire_left(rd))
+        return em_wire_fail(rd, "%zu slice offsets cannot fit in %zu bytes", n + 1,
+                            em_wire_left(rd));
+    parallel_priv *p = em__calloc(1, sizeof *p);
+    if (p) p->data = em__malloc(len ? len : 1);
+    if (p) p->slice_start = em__calloc(n + 1, sizeof *p->slice_start);
+    if (!p || !p->data || !p->slice_start) {
+        rd->err = em__set_error(EM_ENOMEM, "out of memory decoding %zu parallelized bytes", len);
+        goto fail;
+    }
+    if (len) memcpy(p->data, data, len);
+    /* Every offset on a record boundary, every record well-formed (compute trusts them). */
+    size_t pos = 0;
+    for (size_t i = 0; i <= n; i++) {
+        uint64_t off = em_wire_get_uvar(rd);
+        if (rd->err) goto fail;
+        if (off > len || off < pos || (i == 0 && off != 0) || (i == n && off != len)) {
+            em_wire_fail(rd, "slice %zu offset %llu is out of order or range (%zu bytes)", i,
+                         (unsigned long long)off, len);
+            goto fail;
+        }
+        while (pos < off) {
+            size_t k = em__value_skip(p->data + pos, p->data + len);
+            if (!k) {
+                em_wire_fail(rd, "parallelized data holds a malformed record at byte %zu", pos);
+                goto fail;
+            }
+            pos += k;
+        }
+        if (pos != off) {
+            em_wire_fail(rd, "slice %zu starts inside a record (byte %llu)", i,
+                         (unsigned long long)off);
+            goto fail;
+        }
+        p->slice_start[i] = pos;
+    }
+    r->priv = p;
+    return 0;
+fail:
+    if (p) {
+        em__free(p->data);
+        em__free(p->slice_start);
+        em__free(p);
+    }
+    return rd->err;
+}
+
+static const em_rdd_ops parallel_ops = {"parallelize", parallel_compute, parallel_free,
+                                        parallel_encode, parallel_decode};
 
 em_rdd *em_parallelize(em_context *ctx, const em_records *data, int num_slices)
 {
@@ -125,7 +196,33 @@ static void plain_free(struct em_rdd *r)
     em__free(r->priv);
 }
 
-static const em_rdd_ops range_ops = {"range", range_compute, plain_free};
+static int range_encode(const struct em_rdd *r, struct em_graph_enc *g)
+{
+    const range_priv *p = r->priv;
+    em_wire_put_ivar(&g->w, p->start);
+    em_wire_put_ivar(&g->w, p->step);
+    em_wire_put_uvar(&g->w, p->count);
+    return g->w.err;
+}
+
+static int range_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    em_wire_reader *rd = &g->r;
+    if (r->num_deps) return em_wire_fail(rd, "a source has no dependencies");
+    range_priv v = {0};
+    v.start = em_wire_get_ivar(rd);
+    v.step = em_wire_get_ivar(rd);
+    v.count = em_wire_get_uvar(rd);
+    if (!rd->err && v.step == 0) em_wire_fail(rd, "range step is 0");
+    if (rd->err) return rd->err;
+    range_priv *p = em__memdup(&v, sizeof v);
+    if (!p) return rd->err = em__set_error(EM_ENOMEM, "out of memory");
+    r->priv = p;
+    return 0;
+}
+
+static const em_rdd_ops range_ops = {"range", range_compute, plain_free, range_encode,
+                                     range_decode};
 
 em_rdd *em_range(em_context *ctx, int64_t start, int64_t end, int64_t step, int num_slices)
 {
@@ -169,9 +266,103 @@ static void file_free(struct em_rdd *r)
     em__free(p);
 }
 
-static const em_rdd_ops text_ops = {"textFile", file_compute, file_free};
-static const em_rdd_ops whole_ops = {"wholeTextFiles", file_compute, file_free};
-static const em_rdd_ops binary_ops = {"binaryRecords", file_compute, file_free};
+static int file_encode(const struct em_rdd *r, struct em_graph_enc *g)
+{
+    const file_priv *p = r->priv;
+    em_wire_writer *w = &g->w;
+    em_wire_put_u8(w, (uint8_t)p->kind);
+    em_wire_put_ivar(w, p->record_length);
+    em_wire_put_uvar(w, (uint64_t)p->plan.num_files);
+    em_wire_put_uvar(w, (uint64_t)p->plan.num_splits);
+    for (int i = 0; i < p->plan.num_splits; i++) {
+        const em_input_split *sp = &p->plan.splits[i];
+        em_wire_put_str(w, sp->path);
+        em_wire_put_ivar(w, sp->start);
+        em_wire_put_ivar(w, sp->length);
+        em_wire_put_ivar(w, sp->file_size);
+        em_wire_put_uvar(w, (uint64_t)(sp->files ? sp->num_files : 0));
+        for (int j = 0; sp->files && j < sp->num_files; j++) em_wire_put_str(w, sp->files[j]);
+    }
+    return w->err;
+}
+
+static enum em_input_kind kind_of_ops(const em_rdd_ops *ops);
+
+static int get_split(em_wire_reader *rd, em_input_split *sp, bool whole)
+{
+    if (em_wire_get_str(rd, &sp->path)) return rd->err;
+    sp->start = em_wire_get_int(rd, 0, INT64_MAX, "split start");
+    sp->length = em_wire_get_int(rd, 0, INT64_MAX - sp->start, "split length");
+    sp->file_size = em_wire_get_int(rd, 0, INT64_MAX, "file size");
+    size_t nf = em_wire_get_count(rd, 2, "split file count");
+    if (!rd->err && (!sp->path || !sp->path[0]))
+        return em_wire_fail(rd, "a split has no file path");
+    if (!rd->err && (nf > INT_MAX || (nf != 0) != whole))
+        return em_wire_fail(rd, "a split lists %zu files", nf);
+    if (rd->err || !nf) return rd->err;
+    sp->files = em__calloc(nf, sizeof *sp->files);
+    if (!sp->files) return rd->err = em__set_error(EM_ENOMEM, "out of memory");
+    for (size_t j = 0; j < nf; j++) {
+        if (em_wire_get_str(rd, &sp->files[j])) return rd->err;
+        sp->num_files = (int)j + 1;
+        if (!sp->files[j] || !sp->files[j][0])
+            return em_wire_fail(rd, "a split lists a file with no path");
+    }
+    return 0;
+}
+
+static int file_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    em_wire_reader *rd = &g->r;
+    if (r->num_deps) return em_wire_fail(rd, "a source has no dependencies");
+    uint8_t kind = em_wire_get_u8(rd);
+    int64_t record_length = em_wire_get_int(rd, 0, INT_MAX, "record length");
+    uint64_t num_files = em_wire_get_uvar(rd);
+    size_t n = em_wire_get_count(rd, 5, "split count");
+    if (rd->err) return rd->err;
+    if (kind != kind_of_ops(r->ops))
+        return em_wire_fail(rd, "input kind %u does not match the RDD kind", kind);
+    if ((kind == EM_INPUT_FIXED_RECORDS) != (record_length > 0))
+        return em_wire_fail(rd, "record length %lld for input kind %u", (long long)record_length,
+                            kind);
+    if (n != (size_t)r->num_partitions || num_files > INT_MAX)
+        return em_wire_fail(rd, "%zu splits (%llu files) for %d partitions", n,
+                            (unsigned long long)num_files, r->num_partitions);
+    file_priv *p = em__calloc(1, sizeof *p);
+    if (p && n) p->plan.splits = em__calloc(n, sizeof *p->plan.splits);
+    if (!p || (n && !p->plan.splits)) {
+        em__free(p);
+        return rd->err = em__set_error(EM_ENOMEM, "out of memory decoding an input plan");
+    }
+    p->kind = kind;
+    p->record_length = (int)record_length;
+    p->plan.num_files = (int)num_files;
+    for (size_t i = 0; i < n; i++) {
+        p->plan.num_splits = (int)i + 1; /* so that the plan frees what was read */
+        if (get_split(rd, &p->plan.splits[i], kind == EM_INPUT_WHOLE_FILES)) {
+            file_free(&(struct em_rdd){.priv = p});
+            return rd->err;
+        }
+    }
+    r->priv = p;
+    return 0;
+}
+
+static const em_rdd_ops text_ops = {"textFile", file_compute, file_free, file_encode, file_decode};
+static const em_rdd_ops whole_ops = {"wholeTextFiles", file_compute, file_free, file_encode,
+                                     file_decode};
+static const em_rdd_ops binary_ops = {"binaryRecords", file_compute, file_free, file_encode,
+                                      file_decode};
+
+static enum em_input_kind kind_of_ops(const em_rdd_ops *ops)
+{
+    return ops == &text_ops    ? EM_INPUT_LINES
+           : ops == &whole_ops ? EM_INPUT_WHOLE_FILES
+                               : EM_INPUT_FIXED_RECORDS;
+}
+
+const em_rdd_ops *const em__source_kinds[] = {&parallel_ops, &range_ops,  &text_ops,
+                                              &whole_ops,    &binary_ops, NULL};
 
 static em_rdd *file_source(em_context *ctx, const em_rdd_ops *ops, const char *path,
                            enum em_input_kind kind, int min_partitions, int record_length)
@@ -186,7 +377,15 @@ static em_rdd *file_source(em_context *ctx, const em_rdd_ops *ops, const char *p
     p->kind = kind;
     p->record_length = record_length;
     int64_t max_split = em_conf_get_bytes(ctx->conf, "ember.files.maxPartitionBytes");
-    int rc = em_input_plan_make(path, kind, min_partitions, max_split, record_length, &p->plan);
+    char *abs = path[0] ? em_path_absolute(path) : em__strdup(path); /* "": an error below */
+    if (!abs) {
+        em__free(p);
+        em__set_error(EM_ENOMEM, "%s: cannot resolve '%s' against the working directory", ops->name,
+                      path);
+        return NULL;
+    }
+    int rc = em_input_plan_make(abs, kind, min_partitions, max_split, record_length, &p->plan);
+    em__free(abs);
     if (rc) {
         em__free(p);
         return NULL;

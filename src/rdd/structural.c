@@ -3,11 +3,30 @@
  * (i, j) pairs every record of a_i with every record of b_j; b_j is held in memory while a_i
  * streams) and zipWithIndex (a counting job over all partitions but the last gives each
  * partition its first index).
- * Definitions run on driver threads; iterators on task threads.
+ * Definitions run on driver threads; iterators on task threads. For executors (stage_codec.h)
+ * union, coalesce and cartesian carry no parameters (their decode checks the dependencies and
+ * partition counts compute relies on); zipWithIndex carries its start indices.
  */
 #include "rdd/rdd.h"
+#include "rdd/stage_codec.h"
 
+#include <limits.h>
 #include <string.h>
+
+/* Shared by the kinds without parameters. */
+static int no_encode(const struct em_rdd *r, struct em_graph_enc *g)
+{
+    (void)r;
+    return g->w.err;
+}
+
+/* Checks that r has n narrow dependencies. */
+static int check_narrow_deps(struct em_rdd *r, struct em_graph_dec *g, int n)
+{
+    bool ok = r->num_deps == n;
+    for (int i = 0; ok && i < n; i++) ok = r->deps[i].kind == EM_DEP_NARROW;
+    return ok ? 0 : em_wire_fail(&g->r, "%s needs %d narrow dependencies", r->ops->name, n);
+}
 
 /* ---- union ------------------------------------------------------------------------------- */
 
@@ -23,7 +42,18 @@ static void no_free(struct em_rdd *r)
     (void)r;
 }
 
-static const em_rdd_ops union_ops = {"union", union_compute, no_free};
+static int union_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    if (check_narrow_deps(r, g, 2)) return g->r.err;
+    int64_t n = (int64_t)r->deps[0].rdd->num_partitions + r->deps[1].rdd->num_partitions;
+    if (n != r->num_partitions)
+        return em_wire_fail(&g->r, "union of %d and %d partitions has %d",
+                            r->deps[0].rdd->num_partitions, r->deps[1].rdd->num_partitions,
+                            r->num_partitions);
+    return 0;
+}
+
+static const em_rdd_ops union_ops = {"union", union_compute, no_free, no_encode, union_decode};
 
 em_rdd *em_rdd_union(em_rdd *a, em_rdd *b)
 {
@@ -83,7 +113,17 @@ static int coalesce_compute(struct em_rdd *r, int part, em_task *t, em_iter **ou
     return 0;
 }
 
-static const em_rdd_ops coalesce_ops = {"coalesce", coalesce_compute, no_free};
+static int coalesce_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    if (check_narrow_deps(r, g, 1)) return g->r.err;
+    if (r->num_partitions > r->deps[0].rdd->num_partitions)
+        return em_wire_fail(&g->r, "coalesce of %d partitions into %d",
+                            r->deps[0].rdd->num_partitions, r->num_partitions);
+    return 0;
+}
+
+static const em_rdd_ops coalesce_ops = {"coalesce", coalesce_compute, no_free, no_encode,
+                                        coalesce_decode};
 
 em_rdd *em__coalesce_narrow(em_rdd *r, int num_partitions)
 {
@@ -160,7 +200,18 @@ static int cart_compute(struct em_rdd *r, int part, em_task *t, em_iter **out)
     return 0;
 }
 
-static const em_rdd_ops cart_ops = {"cartesian", cart_compute, no_free};
+static int cart_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    if (check_narrow_deps(r, g, 2)) return g->r.err;
+    int64_t n = (int64_t)r->deps[0].rdd->num_partitions * r->deps[1].rdd->num_partitions;
+    if (n != r->num_partitions)
+        return em_wire_fail(&g->r, "cartesian of %d and %d partitions has %d",
+                            r->deps[0].rdd->num_partitions, r->deps[1].rdd->num_partitions,
+                            r->num_partitions);
+    return 0;
+}
+
+static const em_rdd_ops cart_ops = {"cartesian", cart_compute, no_free, no_encode, cart_decode};
 
 em_rdd *em_rdd_cartesian(em_rdd *a, em_rdd *b)
 {
@@ -241,9 +292,50 @@ static void zip_free(struct em_rdd *r)
     em__free(p);
 }
 
-static const em_rdd_ops zip_ops = {"zipWithIndex", zip_compute, zip_free};
+static int zip_encode(const struct em_rdd *r, struct em_graph_enc *g)
+{
+    const zip_priv *p = r->priv;
+    em_wire_put_ivar(&g->w, p->round_robin);
+    if (p->round_robin > 0) return g->w.err;
+    em_wire_put_uvar(&g->w, (uint64_t)r->num_partitions + 1);
+    for (int i = 0; i <= r->num_partitions; i++) em_wire_put_ivar(&g->w, p->start[i]);
+    return g->w.err;
+}
 
-int em__count_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+static int zip_decode(struct em_rdd *r, struct em_graph_dec *g)
+{
+    em_wire_reader *rd = &g->r;
+    if (check_narrow_deps(r, g, 1)) return rd->err;
+    if (r->deps[0].rdd->num_partitions != r->num_partitions)
+        return em_wire_fail(rd, "zipWithIndex of %d partitions has %d",
+                            r->deps[0].rdd->num_partitions, r->num_partitions);
+    int round_robin = (int)em_wire_get_int(rd, 0, INT_MAX, "round-robin width");
+    size_t n = round_robin ? 0 : em_wire_get_count(rd, 1, "start index count");
+    if (!rd->err && !round_robin && n != (size_t)r->num_partitions + 1)
+        em_wire_fail(rd, "%zu start indices for %d partitions", n, r->num_partitions);
+    if (rd->err) return rd->err;
+    zip_priv *p = em__calloc(1, sizeof *p);
+    if (p && n) p->start = em__calloc(n, sizeof *p->start);
+    if (!p || (n && !p->start)) {
+        em__free(p);
+        return rd->err = em__set_error(EM_ENOMEM, "out of memory");
+    }
+    p->round_robin = round_robin;
+    for (size_t i = 0; i < n; i++) p->start[i] = em_wire_get_ivar(rd);
+    if (rd->err) {
+        zip_free(&(struct em_rdd){.priv = p});
+        return rd->err;
+    }
+    r->priv = p;
+    return 0;
+}
+
+static const em_rdd_ops zip_ops = {"zipWithIndex", zip_compute, zip_free, zip_encode, zip_decode};
+
+const em_rdd_ops *const em__structural_kinds[] = {&union_ops, &coalesce_ops, &cart_ops, &zip_ops,
+                                                  NULL};
+
+int em__count_partition(em_task *t, em_iter *in, em_buf *result, const void *arg)
 {
     (void)t;
     (void)arg;

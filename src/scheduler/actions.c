@@ -3,10 +3,17 @@
  * records (values taken from the partition are copied with em_put_value, so spilled lists are
  * materialised), int64 counts, or nothing (foreach, save).
  *
+ * A result function may run in an executor process: what it needs travels in the job's
+ * argument blob (stage_codec.h), never by pointer. Each blob's fields are listed above its
+ * result function; user functions inside are function references and the user's argument is
+ * copied in (and copied out again, aligned, by the task that uses it).
+ *
  * Driver threads call these; the result functions run on task threads.
  */
 #include "rdd/io.h"
 #include "rdd/rdd.h"
+#include "rdd/stage_codec.h"
+#include "record/record_int.h"
 #include "scheduler/scheduler.h"
 
 #include <stdlib.h>
@@ -32,9 +39,10 @@ static void part_results_free(part_results *pr)
     em__free(pr->bufs);
 }
 
-/* Runs fn over the given partitions (NULL: all) and keeps each partition's bytes. */
-static int run_collecting(em_rdd *r, const int *parts, int nparts, em_result_fn fn, void *arg,
-                          const char *site, part_results *pr)
+/* Runs fn over the given partitions (NULL: all) with the argument blob arg (NULL: none) and
+ * keeps each partition's bytes. */
+static int run_collecting(em_rdd *r, const int *parts, int nparts, em_result_fn fn,
+                          const em_buf *arg, const char *site, part_results *pr)
 {
     pr->n = r->num_partitions;
     pr->bufs = em__calloc((size_t)(pr->n ? pr->n : 1), sizeof *pr->bufs);
@@ -43,7 +51,8 @@ static int run_collecting(em_rdd *r, const int *parts, int nparts, em_result_fn 
                        .partitions = parts,
                        .num_partitions = nparts,
                        .fn = fn,
-                       .fn_arg = arg,
+                       .fn_arg = arg ? arg->data : NULL,
+                       .fn_arg_len = arg ? arg->len : 0,
                        .handler = store_handler,
                        .handler_arg = pr,
                        .call_site = site};
@@ -77,22 +86,60 @@ static int start_action(em_rdd *r, const char *name)
     return 0;
 }
 
+/* Finishes an argument blob begun with em__job_arg_begin; on failure frees it. */
+static int end_arg(em_buf *b, em_wire_writer *w)
+{
+    int rc = em__job_arg_end(b, w);
+    if (rc) em_buf_free(b);
+    return rc;
+}
+
+/* Copies a user argument out of a blob into its own (aligned) allocation; *copy NULL if empty. */
+static int copy_user_arg(em_wire_reader *rd, void **copy)
+{
+    size_t len;
+    const uint8_t *p = em_wire_get_bytes(rd, &len);
+    *copy = NULL;
+    if (rd->err || !len) return rd->err;
+    *copy = em__memdup(p, len);
+    return *copy ? 0 : em__set_error(EM_ENOMEM, "out of memory copying a %zu-byte argument", len);
+}
+
+/* One encoded value of a blob. */
+static int get_value(em_wire_reader *rd, em_value *v, const char *what)
+{
+    size_t len, vlen;
+    const uint8_t *p = em_wire_get_bytes(rd, &len);
+    if (rd->err) return rd->err;
+    if (!len || em_value_parse(p, len, &vlen) || vlen != len)
+        return em_wire_fail(rd, "%s is not one well-formed value", what);
+    *v = (em_value){p, len, NULL};
+    return 0;
+}
+
 /* ---- collect, take ------------------------------------------------------------------------ */
 
-typedef struct take_arg {
-    size_t limit; /* SIZE_MAX: all */
-} take_arg;
+/* Argument: limit uvar (UINT64_MAX: all). */
+static int take_arg(size_t limit, em_buf *b)
+{
+    em_wire_writer w = em__job_arg_begin(b);
+    em_wire_put_uvar(&w, limit == SIZE_MAX ? UINT64_MAX : (uint64_t)limit);
+    return end_arg(b, &w);
+}
 
-static int take_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+static int take_partition(em_task *t, em_iter *in, em_buf *result, const void *arg)
 {
     (void)t;
-    const take_arg *ta = arg;
+    em_wire_reader rd;
+    em__job_arg_reader(arg, &rd, "take argument");
+    uint64_t limit = em_wire_get_uvar(&rd);
+    if (em_wire_expect_end(&rd)) return rd.err;
     em_records *recs = em_records_new();
     if (!recs) return EM_ENOMEM;
     em_value v;
     int rc = 0;
     size_t n = 0;
-    while (n < ta->limit && (rc = in->next(in, &v)) == EM_ROW) {
+    while (n < limit && (rc = in->next(in, &v)) == EM_ROW) {
         em_put_value(recs, v);
         n++;
         if ((rc = em_records_error(recs))) break;
@@ -112,9 +159,12 @@ int em_rdd_collect(em_rdd *r, em_records **out)
     *out = NULL;
     int rc = start_action(r, "collect");
     if (rc) return rc;
-    take_arg ta = {SIZE_MAX};
+    em_buf arg = EM_BUF_INIT;
+    if ((rc = take_arg(SIZE_MAX, &arg))) return rc;
     part_results pr;
-    if ((rc = run_collecting(r, NULL, 0, take_partition, &ta, "collect", &pr))) return rc;
+    rc = run_collecting(r, NULL, 0, take_partition, &arg, "collect", &pr);
+    em_buf_free(&arg);
+    if (rc) return rc;
     return concat_records(&pr, out);
 }
 
@@ -135,9 +185,12 @@ int em_rdd_take(em_rdd *r, size_t n, em_records **out)
     while (em_records_count(acc) < n && scanned < r->num_partitions) {
         int k = EM_MIN(batch, r->num_partitions - scanned);
         for (int i = 0; i < k; i++) parts[i] = scanned + i;
-        take_arg ta = {n - em_records_count(acc)};
+        em_buf arg = EM_BUF_INIT;
+        if ((rc = take_arg(n - em_records_count(acc), &arg))) break;
         part_results pr;
-        if ((rc = run_collecting(r, parts, k, take_partition, &ta, "take", &pr))) break;
+        rc = run_collecting(r, parts, k, take_partition, &arg, "take", &pr);
+        em_buf_free(&arg);
+        if (rc) break;
         for (int i = 0; i < k; i++) {
             em_buf *b = &pr.bufs[scanned + i];
             size_t pos = 0;
@@ -204,11 +257,6 @@ int em_rdd_count(em_rdd *r, int64_t *out)
 
 /* ---- takeOrdered, top -------------------------------------------------------------------- */
 
-typedef struct ordered_arg {
-    size_t n;
-    bool descending;
-} ordered_arg;
-
 static _Thread_local bool tl_descending;
 
 static int cmp_values(const void *a, const void *b)
@@ -242,29 +290,35 @@ static int keep_first_sorted(em_records *recs, size_t n, bool descending, em_rec
     return 0;
 }
 
-static int ordered_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+/* Argument: n uvar (UINT64_MAX: all), descending bool. */
+static int ordered_partition(em_task *t, em_iter *in, em_buf *result, const void *arg)
 {
     (void)t;
-    const ordered_arg *oa = arg;
+    em_wire_reader rd;
+    em__job_arg_reader(arg, &rd, "takeOrdered argument");
+    uint64_t n64 = em_wire_get_uvar(&rd);
+    bool descending = em_wire_get_bool(&rd);
+    if (em_wire_expect_end(&rd)) return rd.err;
+    size_t n = n64 >= SIZE_MAX ? SIZE_MAX : (size_t)n64;
     em_records *recs = em_records_new();
     if (!recs) return EM_ENOMEM;
     em_value v;
     int rc;
     /* Bound memory: past 2n + 1024 records keep the best n (no bound when n is so large that
      * 2n + 1024 would overflow: takeOrdered(SIZE_MAX) means all, sorted). */
-    size_t bound = oa->n <= (SIZE_MAX - 1024) / 2 ? 2 * oa->n + 1024 : SIZE_MAX;
+    size_t bound = n <= (SIZE_MAX - 1024) / 2 ? 2 * n + 1024 : SIZE_MAX;
     while ((rc = in->next(in, &v)) == EM_ROW) {
         em_put_value(recs, v);
         if (em_records_count(recs) >= bound) {
             em_records *kept;
-            if ((rc = keep_first_sorted(recs, oa->n, oa->descending, &kept))) break;
+            if ((rc = keep_first_sorted(recs, n, descending, &kept))) break;
             em_records_free(recs);
             recs = kept;
         }
     }
     if (rc >= 0) {
         em_records *kept;
-        rc = keep_first_sorted(recs, oa->n, oa->descending, &kept);
+        rc = keep_first_sorted(recs, n, descending, &kept);
         if (!rc) {
             size_t len;
             const uint8_t *d = em_records_data(kept, &len);
@@ -281,9 +335,15 @@ static int ordered_action(em_rdd *r, size_t n, bool descending, const char *name
     *out = NULL;
     int rc = start_action(r, name);
     if (rc) return rc;
-    ordered_arg oa = {n, descending};
+    em_buf arg = EM_BUF_INIT;
+    em_wire_writer w = em__job_arg_begin(&arg);
+    em_wire_put_uvar(&w, n == SIZE_MAX ? UINT64_MAX : (uint64_t)n);
+    em_wire_put_bool(&w, descending);
+    if ((rc = end_arg(&arg, &w))) return rc;
     part_results pr;
-    if ((rc = run_collecting(r, NULL, 0, ordered_partition, &oa, name, &pr))) return rc;
+    rc = run_collecting(r, NULL, 0, ordered_partition, &arg, name, &pr);
+    em_buf_free(&arg);
+    if (rc) return rc;
     em_records *all;
     if ((rc = concat_records(&pr, &all))) return rc;
     rc = keep_first_sorted(all, n, descending, out);
@@ -302,12 +362,6 @@ int em_rdd_top(em_rdd *r, size_t n, em_records **out)
 }
 
 /* ---- reduce, fold, aggregate --------------------------------------------------------------- */
-
-typedef struct fold_arg {
-    em_reduce_fn seq, comb;
-    const void *arg;
-    const em_value *zero; /* NULL: reduce (no zero) */
-} fold_arg;
 
 static int call_fn(em_task *t, em_reduce_fn fn, const void *arg, em_value a, em_value b,
                    em_records *out, const char *what)
@@ -347,15 +401,31 @@ static int fold_in(em_task *t, folder *f, em_reduce_fn fn, const void *arg, em_v
     return 0;
 }
 
-static int fold_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+/* Argument: seq fn, has_zero bool, [zero value bytes], user arg bytes. (comb runs on the
+ * driver only.) */
+static int fold_partition(em_task *t, em_iter *in, em_buf *result, const void *arg)
 {
-    const fold_arg *fa = arg;
+    em_wire_reader rd;
+    em__job_arg_reader(arg, &rd, "reduce argument");
+    void (*fn)(void) = NULL;
+    em_value zero = {NULL, 0, NULL};
+    void *user = NULL;
+    em_wire_get_fn(&rd, &fn);
+    bool has_zero = em_wire_get_bool(&rd);
+    if (has_zero) get_value(&rd, &zero, "the zero value");
+    copy_user_arg(&rd, &user);
+    em_wire_expect_end(&rd);
+    if (!rd.err && !fn) em_wire_fail(&rd, "no function");
+    if (rd.err) {
+        em__free(user);
+        return rd.err;
+    }
+    em_reduce_fn seq = (em_reduce_fn)fn;
     folder f = {em_records_new(), em_records_new(), false};
     int rc = (f.acc && f.tmp) ? 0 : EM_ENOMEM;
-    if (!rc && fa->zero) rc = fold_in(t, &f, fa->seq, fa->arg, *fa->zero, "fold");
+    if (!rc && has_zero) rc = fold_in(t, &f, seq, user, zero, "fold");
     em_value v;
-    while (!rc && (rc = in->next(in, &v)) == EM_ROW)
-        rc = fold_in(t, &f, fa->seq, fa->arg, v, "reduce");
+    while (!rc && (rc = in->next(in, &v)) == EM_ROW) rc = fold_in(t, &f, seq, user, v, "reduce");
     if (rc == EM_DONE && f.has) {
         size_t len;
         const uint8_t *d = em_records_data(f.acc, &len);
@@ -363,19 +433,33 @@ static int fold_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
     }
     em_records_free(f.acc);
     em_records_free(f.tmp);
+    em__free(user);
     return rc;
 }
 
 static int fold_action(em_rdd *r, const em_value *zero, em_reduce_fn seq, em_reduce_fn comb,
-                       const void *arg, const char *name, em_records **out)
+                       const void *arg, size_t arg_len, const char *name, em_records **out)
 {
     *out = NULL;
     int rc = start_action(r, name);
     if (rc) return rc;
     if (!seq || !comb) return em__set_error(EM_EINVAL, "%s: NULL function", name);
-    fold_arg fa = {seq, comb, arg, zero};
+    if (zero && em_value_type(*zero) == EM_TYPE_INVALID)
+        return em__set_error(EM_EINVAL, "%s: the zero value is not a well-formed value", name);
+    if (!arg) arg_len = 0;
+    em_buf blob = EM_BUF_INIT, zero_bytes = EM_BUF_INIT;
+    if (zero && (rc = em__value_encode_to(&zero_bytes, *zero))) return rc;
+    em_wire_writer w = em__job_arg_begin(&blob);
+    em_wire_put_fn(&w, (void (*)(void))seq);
+    em_wire_put_bool(&w, zero != NULL);
+    if (zero) em_wire_put_bytes(&w, zero_bytes.data, zero_bytes.len);
+    em_wire_put_bytes(&w, arg, arg_len);
+    em_buf_free(&zero_bytes);
+    if ((rc = end_arg(&blob, &w))) return rc;
     part_results pr;
-    if ((rc = run_collecting(r, NULL, 0, fold_partition, &fa, name, &pr))) return rc;
+    rc = run_collecting(r, NULL, 0, fold_partition, &blob, name, &pr);
+    em_buf_free(&blob);
+    if (rc) return rc;
     /* Merge the partitions' results on the driver, in partition order. The user's function
      * gets a driver-side task (partition -1) so em_task_fail and friends work there too. */
     em_task drv = {.task_id = -1,
@@ -405,22 +489,19 @@ static int fold_action(em_rdd *r, const em_value *zero, em_reduce_fn seq, em_red
 
 int em_rdd_reduce(em_rdd *r, em_reduce_fn fn, const void *arg, size_t arg_len, em_records **out)
 {
-    (void)arg_len;
-    return fold_action(r, NULL, fn, fn, arg, "reduce", out);
+    return fold_action(r, NULL, fn, fn, arg, arg_len, "reduce", out);
 }
 
 int em_rdd_fold(em_rdd *r, em_value zero, em_reduce_fn fn, const void *arg, size_t arg_len,
                 em_records **out)
 {
-    (void)arg_len;
-    return fold_action(r, &zero, fn, fn, arg, "fold", out);
+    return fold_action(r, &zero, fn, fn, arg, arg_len, "fold", out);
 }
 
 int em_rdd_aggregate(em_rdd *r, em_value zero, em_reduce_fn seq_op, em_reduce_fn comb_op,
                      const void *arg, size_t arg_len, em_records **out)
 {
-    (void)arg_len;
-    return fold_action(r, &zero, seq_op, comb_op, arg, "aggregate", out);
+    return fold_action(r, &zero, seq_op, comb_op, arg, arg_len, "aggregate", out);
 }
 
 /* ---- countByKey, countByValue, lookup -------------------------------------------------------- */
@@ -480,20 +561,21 @@ int em_rdd_count_by_value(em_rdd *r, em_records **out)
     return count_by(r, value_one, "countByValue", out);
 }
 
-typedef struct lookup_arg {
-    em_value key;
-} lookup_arg;
-
-static int lookup_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+/* Argument: the key (value bytes). */
+static int lookup_partition(em_task *t, em_iter *in, em_buf *result, const void *arg)
 {
-    const lookup_arg *la = arg;
+    em_wire_reader rd;
+    em__job_arg_reader(arg, &rd, "lookup argument");
+    em_value key;
+    get_value(&rd, &key, "the key");
+    if (em_wire_expect_end(&rd)) return rd.err;
     em_records *recs = em_records_new();
     if (!recs) return EM_ENOMEM;
     em_value v;
     int rc;
     while ((rc = in->next(in, &v)) == EM_ROW) {
         if ((rc = em__require_pair(t, v, "lookup"))) break;
-        if (em_value_eq(em_value_key(v), la->key)) em_put_value(recs, em_value_val(v));
+        if (em_value_eq(em_value_key(v), key)) em_put_value(recs, em_value_val(v));
     }
     if (rc >= 0) {
         size_t len;
@@ -510,78 +592,114 @@ int em_rdd_lookup(em_rdd *r, em_value key, em_records **out)
     *out = NULL;
     int rc = start_action(r, "lookup");
     if (rc) return rc;
-    lookup_arg la = {key};
+    if (em_value_type(key) == EM_TYPE_INVALID)
+        return em__set_error(EM_EINVAL, "lookup: the key is not a well-formed value");
+    em_buf arg = EM_BUF_INIT;
+    em_buf keybuf = EM_BUF_INIT;
+    rc = em__value_encode_to(&keybuf, key); /* a key read from a spilled list: materialised */
+    em_wire_writer w = em__job_arg_begin(&arg);
+    em_wire_put_bytes(&w, keybuf.data, keybuf.len);
+    em_buf_free(&keybuf);
+    if (rc || (rc = end_arg(&arg, &w))) {
+        em_buf_free(&arg);
+        return rc;
+    }
     int part = 0;
     bool one = r->partitioner && r->partitioner->num_partitions == r->num_partitions;
     if (one) part = em__partition_of(r->partitioner, key);
     part_results pr;
-    rc = run_collecting(r, one ? &part : NULL, one ? 1 : 0, lookup_partition, &la, "lookup", &pr);
+    rc = run_collecting(r, one ? &part : NULL, one ? 1 : 0, lookup_partition, &arg, "lookup", &pr);
+    em_buf_free(&arg);
     if (rc) return rc;
     return concat_records(&pr, out);
 }
 
 /* ---- foreach, foreachPartition -------------------------------------------------------------- */
 
-typedef struct each_arg {
-    em_each_fn each;
-    em_each_partition_fn each_partition;
-    const void *arg;
-} each_arg;
-
-static int each_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+/* Argument: partition bool (foreachPartition), fn, user arg bytes. */
+static int each_partition(em_task *t, em_iter *in, em_buf *result, const void *arg)
 {
     (void)result;
-    const each_arg *ea = arg;
+    em_wire_reader rd;
+    em__job_arg_reader(arg, &rd, "foreach argument");
+    bool whole = em_wire_get_bool(&rd);
+    void (*fn)(void) = NULL;
+    void *user = NULL;
+    em_wire_get_fn(&rd, &fn);
+    copy_user_arg(&rd, &user);
+    em_wire_expect_end(&rd);
+    if (!rd.err && !fn) em_wire_fail(&rd, "no function");
+    if (rd.err) {
+        em__free(user);
+        return rd.err;
+    }
     int rc;
-    if (ea->each_partition) {
-        rc = ea->each_partition(t, in, ea->arg);
+    if (whole) {
+        rc = ((em_each_partition_fn)fn)(t, in, user);
     } else {
         em_value v;
         while ((rc = in->next(in, &v)) == EM_ROW)
-            if ((rc = ea->each(t, v, ea->arg))) break;
+            if ((rc = ((em_each_fn)fn)(t, v, user))) break;
         if (rc == EM_DONE) rc = 0;
     }
+    em__free(user);
     if (rc && t->failed) return em__set_error(rc < 0 ? rc : EM_EUSER, "%s", t->errmsg);
     if (rc > 0) rc = em__task_error(t, EM_EUSER, "foreach function returned %d", rc);
     return rc;
 }
 
-static int run_each(em_rdd *r, const each_arg *ea, const char *name)
+static int run_each(em_rdd *r, bool whole, void (*fn)(void), const void *arg, size_t arg_len,
+                    const char *name)
 {
     int rc = start_action(r, name);
     if (rc) return rc;
-    if (!ea->each && !ea->each_partition)
-        return em__set_error(EM_EINVAL, "%s: NULL function", name);
-    em_job_spec job = {.rdd = r, .fn = each_partition, .fn_arg = (void *)ea, .call_site = name};
-    return r->ctx->run_job(r->ctx, &job);
+    if (!fn) return em__set_error(EM_EINVAL, "%s: NULL function", name);
+    em_buf blob = EM_BUF_INIT;
+    em_wire_writer w = em__job_arg_begin(&blob);
+    em_wire_put_bool(&w, whole);
+    em_wire_put_fn(&w, fn);
+    em_wire_put_bytes(&w, arg, arg ? arg_len : 0);
+    if ((rc = end_arg(&blob, &w))) return rc;
+    em_job_spec job = {.rdd = r,
+                       .fn = each_partition,
+                       .fn_arg = blob.data,
+                       .fn_arg_len = blob.len,
+                       .call_site = name};
+    rc = r->ctx->run_job(r->ctx, &job);
+    em_buf_free(&blob);
+    return rc;
 }
 
 int em_rdd_foreach(em_rdd *r, em_each_fn fn, const void *arg, size_t arg_len)
 {
-    (void)arg_len;
-    each_arg ea = {fn, NULL, arg};
-    return run_each(r, &ea, "foreach");
+    return run_each(r, false, (void (*)(void))fn, arg, arg_len, "foreach");
 }
 
 int em_rdd_foreach_partition(em_rdd *r, em_each_partition_fn fn, const void *arg, size_t arg_len)
 {
-    (void)arg_len;
-    each_arg ea = {NULL, fn, arg};
-    return run_each(r, &ea, "foreachPartition");
+    return run_each(r, true, (void (*)(void))fn, arg, arg_len, "foreachPartition");
 }
 
 /* ---- saveAsTextFile, saveAsBinaryFile ------------------------------------------------------ */
 
-typedef struct save_arg {
-    const char *staging;
-    bool binary;
-} save_arg;
-
-static int save_partition(em_task *t, em_iter *in, em_buf *result, void *arg)
+/* Argument: staging directory (absolute path) str, binary bool. */
+static int save_partition(em_task *t, em_iter *in, em_buf *result, const void *arg)
 {
     (void)result;
-    const save_arg *sa = arg;
-    return em_output_write_partition(sa->staging, t->partition, t->attempt, in, t, sa->binary);
+    em_wire_reader rd;
+    em__job_arg_reader(arg, &rd, "save argument");
+    char *staging = NULL;
+    em_wire_get_str(&rd, &staging);
+    bool binary = em_wire_get_bool(&rd);
+    em_wire_expect_end(&rd);
+    if (!rd.err && !staging) em_wire_fail(&rd, "no staging directory");
+    if (rd.err) {
+        em__free(staging);
+        return rd.err;
+    }
+    int rc = em_output_write_partition(staging, t->partition, t->attempt, in, t, binary);
+    em__free(staging);
+    return rc;
 }
 
 static int save_as(em_rdd *r, const char *path, bool binary, const char *name)
@@ -596,9 +714,18 @@ static int save_as(em_rdd *r, const char *path, bool binary, const char *name)
     snprintf(tag, sizeof tag, "%s-%d", r->ctx->app_id, output_id);
     char *staging = NULL;
     if ((rc = em_output_job_setup(path, tag, &staging))) return rc;
-    save_arg sa = {staging, binary};
-    em_job_spec job = {.rdd = r, .fn = save_partition, .fn_arg = &sa, .call_site = name};
-    rc = r->ctx->run_job(r->ctx, &job);
+    em_buf blob = EM_BUF_INIT;
+    em_wire_writer w = em__job_arg_begin(&blob);
+    em_wire_put_str(&w, staging);
+    em_wire_put_bool(&w, binary);
+    rc = end_arg(&blob, &w);
+    em_job_spec job = {.rdd = r,
+                       .fn = save_partition,
+                       .fn_arg = blob.data,
+                       .fn_arg_len = blob.len,
+                       .call_site = name};
+    if (!rc) rc = r->ctx->run_job(r->ctx, &job);
+    em_buf_free(&blob);
     if (!rc)
         rc = em_output_job_commit(staging, path);
     else

@@ -238,6 +238,7 @@ static void launch(job_run *j, stage *st, int partition, int attempt, intptr_t r
     d->dep = st->is_map ? st->dep : NULL;
     d->fn = st->is_map ? NULL : j->spec->fn;
     d->fn_arg = j->spec->fn_arg;
+    d->fn_arg_len = j->spec->fn_arg_len;
     d->sched_data = (void *)result_index;
     st->pending++;
     j->outstanding++;
@@ -360,8 +361,13 @@ static void handle_success(job_run *j, stage *st, em_task_desc *d)
 {
     em_context *ctx = j->s->ctx;
     if (st->is_map) {
-        if (em_map_outputs_register(ctx->map_outputs, st->dep->shuffle_id, d->partition,
-                                    ctx->local_dir, &d->map_status)) {
+        /* Where the output is: the executor that ran the task, its block server and its
+         * directory (set by the cluster backend); in local mode the driver's own directory,
+         * read from disk. */
+        em_block_location loc = d->location;
+        if (!loc.dir) loc = (em_block_location){.exec_id = 0, .dir = ctx->local_dir};
+        if (em_map_outputs_register(ctx->map_outputs, st->dep->shuffle_id, d->partition, &loc,
+                                    &d->map_status)) {
             abort_job(j, EM_ENOMEM, "job %d aborted: cannot register map output", j->job_id);
             return;
         }

@@ -41,4 +41,21 @@ void em__sched_task_done(struct em_scheduler *s, em_task_desc *d);
 /* The local backend: n task threads in this process. */
 em_backend *em__local_backend_new(em_context *ctx, int num_threads);
 
+/* What the cluster backend asks the master for. */
+typedef struct em__cluster_request {
+    const char *driver_host; /* address executors reach the driver at; NULL: ember.driver.host */
+    int cores_max;           /* 0: all the cluster has */
+    int executor_cores;      /* 0: one executor per worker with all its free cores */
+    uint64_t executor_memory_mb;
+} em__cluster_request;
+
+/* The cluster backend (cluster_backend.c): registers the application with the master at
+ * master_url ("ember://host:port") and runs tasks on the executors it gets. On success
+ * ctx->app_id is the master's id for the application. */
+int em__cluster_backend_new(em_context *ctx, const char *master_url, const em__cluster_request *req,
+                            em_backend **out);
+/* Waits until at least min_executors executors are registered or timeout_ms passed; returns
+ * how many are; *cores (may be NULL) gets their total cores. */
+int em__cluster_backend_wait(em_backend *b, int min_executors, int64_t timeout_ms, int *cores);
+
 #endif

@@ -13,6 +13,9 @@
  * block is encoded pair records back to back; no record spans two frames, so a reader holds
  * one frame (about ember.shuffle.file.buffer bytes) at a time.
  *
+ * A frame reader reads a region of a file with pread, or a stream (a block being fetched from
+ * another process, fetch.c) front to back: the frame checks and the checksum are the same.
+ *
  * Thread rule: a shuf_fw / shuf_fr belongs to the task thread of its writer or reader.
  */
 #include "shuffle/shuffle_int.h"
@@ -326,6 +329,20 @@ void shuf_fr_init(shuf_fr *r, int fd, const char *path, uint64_t start, uint64_t
                    .mem = mem};
 }
 
+void shuf_fr_init_stream(shuf_fr *r, shuf_read_fn read, void *src, const char *path, uint64_t size,
+                         bool verify, uint64_t expect, shuf_mem *mem)
+{
+    shuf_fr_init(r, -1, path, 0, size, verify, expect, mem);
+    r->read = read;
+    r->src = src;
+}
+
+/* n bytes at offset off of the region: from the file, or the next n of the stream. */
+static int fr_read(shuf_fr *r, void *p, size_t n, uint64_t off)
+{
+    return r->read ? r->read(r->src, p, n) : shuf_pread_all(r->fd, p, n, off, r->path);
+}
+
 static int corrupt(shuf_fr *r, uint64_t off, const char *what)
 {
     return em__set_error(EM_ECORRUPT, "corrupt shuffle data in %s at offset %llu: %s", r->path,
@@ -357,7 +374,7 @@ int shuf_fr_fill(shuf_fr *r)
     uint64_t at = r->pos;
     if (r->end - r->pos < SHUF_FRAME_HDR) return corrupt(r, at, "truncated frame header");
     uint8_t hdr[SHUF_FRAME_HDR];
-    int rc = shuf_pread_all(r->fd, hdr, sizeof hdr, r->pos, r->path);
+    int rc = fr_read(r, hdr, sizeof hdr, r->pos);
     if (rc) return rc;
     uint32_t raw, stored;
     memcpy(&raw, hdr, 4);
@@ -375,7 +392,7 @@ int shuf_fr_fill(shuf_fr *r)
         if (rc) return rc;
         src = r->comp.data;
     }
-    rc = shuf_pread_all(r->fd, src, stored, r->pos + SHUF_FRAME_HDR, r->path);
+    rc = fr_read(r, src, stored, r->pos + SHUF_FRAME_HDR);
     if (rc) return rc;
     if (r->verify) XXH3_64bits_update(r->xs, src, stored);
     r->pos += SHUF_FRAME_HDR + (uint64_t)stored;

@@ -13,8 +13,12 @@
  *   32+16R-8      8         XXH3-64 of all the preceding bytes of the index
  * Total size: 32 + 16*R bytes.
  *
+ * em_shuffle_locate_blocks is the block server's view of these files (net/block_server.h
+ * installs it as its locator): the byte range and checksums of reducers [start, end).
+ *
  * Thread rule: any thread (pure file I/O).
  */
+#include "shuffle/fetcher.h"
 #include "shuffle/shuffle_int.h"
 
 #include <errno.h>
@@ -51,8 +55,8 @@ int shuf_index_write(int fd, const char *path, int num_reducers, const uint64_t 
     return rc;
 }
 
-int shuf_index_read(const char *path, int reducer, uint64_t data_size, uint64_t *start,
-                    uint64_t *end, uint64_t *checksum)
+int shuf_index_read_range(const char *path, int start, int end, uint64_t data_size,
+                          uint64_t *off_start, uint64_t *off_end, uint64_t *checksums)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -87,9 +91,13 @@ int shuf_index_read(const char *path, int reducer, uint64_t data_size, uint64_t 
                            path, (long long)st.st_size, n, r);
         goto out;
     }
-    if (reducer < 0 || (uint32_t)reducer >= r) {
-        rc = em__set_error(EM_EINVAL, "shuffle index %s has %u reducers, asked for reducer %d",
-                           path, r, reducer);
+    if (start < 0 || end <= start || (uint32_t)end > r) {
+        if (end == start + 1)
+            rc = em__set_error(EM_EINVAL, "shuffle index %s has %u reducers, asked for reducer %d",
+                               path, r, start);
+        else
+            rc = em__set_error(EM_EINVAL, "shuffle index %s has %u reducers, asked for [%d, %d)",
+                               path, r, start, end);
         goto out;
     }
     b = em__malloc(n);
@@ -117,11 +125,53 @@ int shuf_index_read(const char *path, int reducer, uint64_t data_size, uint64_t 
         }
         prev = o;
     }
-    memcpy(start, b + INDEX_HDR + 8 * (size_t)reducer, 8);
-    memcpy(end, b + INDEX_HDR + 8 * ((size_t)reducer + 1), 8);
-    memcpy(checksum, b + INDEX_HDR + 8 * ((size_t)r + 1) + 8 * (size_t)reducer, 8);
+    memcpy(off_start, b + INDEX_HDR + 8 * (size_t)start, 8);
+    memcpy(off_end, b + INDEX_HDR + 8 * (size_t)end, 8);
+    memcpy(checksums, b + INDEX_HDR + 8 * ((size_t)r + 1) + 8 * (size_t)start,
+           8 * (size_t)(end - start));
 out:
     em__free(b);
     close(fd);
     return rc;
+}
+
+int shuf_index_read(const char *path, int reducer, uint64_t data_size, uint64_t *start,
+                    uint64_t *end, uint64_t *checksum)
+{
+    if (reducer < 0 || reducer == INT32_MAX)
+        return em__set_error(EM_EINVAL, "shuffle index %s: no reducer %d", path, reducer);
+    return shuf_index_read_range(path, reducer, reducer + 1, data_size, start, end, checksum);
+}
+
+int em_shuffle_locate_blocks(const char *dir, int shuffle_id, int map_id, int start, int end,
+                             em_block_range *out)
+{
+    char data[4096], index[4096];
+    em_shuffle_file_path(data, sizeof data, dir, shuffle_id, map_id, "data");
+    em_shuffle_file_path(index, sizeof index, dir, shuffle_id, map_id, "index");
+    out->fd = -1;
+    /* The data file is opened first and the index checked against its size: an output
+     * replaced by a later attempt between the two reads is caught by the size check (the
+     * index is renamed into place last). */
+    int fd = open(data, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return em__set_error(-e, "shuffle %d map %d: cannot open %s: %s", shuffle_id, map_id, data,
+                             strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return em__set_error(-e, "cannot stat %s: %s", data, strerror(e));
+    }
+    int rc = shuf_index_read_range(index, start, end, (uint64_t)st.st_size, &out->offset,
+                                   &out->length, out->checksums);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    out->length -= out->offset;
+    out->fd = fd;
+    return 0;
 }

@@ -1,10 +1,16 @@
 /* The shuffle reduce-side reader (em_shuffle_reader_open): an em_iter over the pair records of
  * one reduce partition, gathered from the block of that partition in every map output.
  *
- * open validates every map's index (magic, size, checksum, offsets against the data file
- * size); a missing or malformed file fails there, naming shuffle, map, reducer and path. Blocks
- * are then streamed one frame at a time (blockio.c), the block checksum verified as it is read
- * when ember.shuffle.checksum.enabled (EM_ECORRUPT naming the file).
+ * Local and remote blocks. A map output whose location is this task's executor (or has no
+ * port) is local: open validates its index (magic, size, checksum, offsets against the data
+ * file size); a missing or malformed file fails there, naming shuffle, map, reducer and path.
+ * Any other output is remote: fetched from its executor's block server through the task's
+ * block fetcher (fetch.c), requests sent ahead within ember.shuffle.reducer.maxSizeInFlight
+ * bytes, the block streamed from the socket; empty blocks (size 0 in the tracker) are never
+ * requested. Either way blocks are read in map order one frame at a time (blockio.c), the
+ * block checksum (from the local index, or sent by the server from its index) verified as it is
+ * read when ember.shuffle.checksum.enabled (EM_ECORRUPT naming the file, or the block and the
+ * host:port it came from). Nothing is requested before the first next().
  *
  * Modes:
  *   AS_STORED  blocks concatenated in map order.
@@ -37,8 +43,10 @@
 #define SMALL_GROUP (64 * 1024)
 
 typedef struct map_block {
-    char *data_path;
+    char *data_path; /* local: the data file; remote: "block shuffle_S_M_R from host:port" */
     uint64_t start, end, sum;
+    bool remote;
+    char *host; /* remote: the block server */
 } map_block;
 
 typedef struct reader {
@@ -48,6 +56,7 @@ typedef struct reader {
     shuf_conf conf;
     shuf_mem mem;
     map_block *blocks;
+    shuf_fetch *fetch; /* the remote blocks; NULL when all are local */
     /* block streaming */
     int cur_map;
     int fd;
@@ -72,7 +81,11 @@ typedef struct reader {
 
 static int ctx_error(reader *r, int rc, int map)
 {
+    if (rc == EM_EFETCH) return rc; /* names shuffle, map, reducer and host:port already */
     const map_block *b = r->blocks && map >= 0 && map < r->spec.num_maps ? &r->blocks[map] : NULL;
+    if (b && b->remote) /* the cause names the block and its host:port */
+        return em__error_context(rc, "reading shuffle %d map %d reducer %d", r->spec.shuffle_id,
+                                 map, r->spec.reducer);
     return em__error_context(rc, "reading shuffle %d map %d reducer %d (%s)", r->spec.shuffle_id,
                              map, r->spec.reducer, b && b->data_path ? b->data_path : "?");
 }
@@ -93,7 +106,18 @@ static int block_next(reader *r, const uint8_t **rec, size_t *len)
 {
     while (r->cur_map < r->spec.num_maps) {
         map_block *b = &r->blocks[r->cur_map];
-        if (!r->fr_open) {
+        if (!r->fr_open && b->remote) {
+            if (b->start == b->end) {
+                r->cur_map++;
+                continue;
+            }
+            uint64_t size = 0, sum = 0;
+            int rc = shuf_fetch_begin(r->fetch, r->cur_map, &size, &sum);
+            if (rc) return ctx_error(r, rc, r->cur_map);
+            shuf_fr_init_stream(&r->fr, shuf_fetch_read, r->fetch, b->data_path, size,
+                                r->conf.checksum, sum, &r->mem);
+            r->fr_open = true;
+        } else if (!r->fr_open) {
             if (b->start == b->end) {
                 r->cur_map++;
                 continue;
@@ -110,6 +134,8 @@ static int block_next(reader *r, const uint8_t **rec, size_t *len)
         int rc = shuf_fr_fill(&r->fr);
         if (rc < 0) return ctx_error(r, rc, r->cur_map);
         if (rc == EM_DONE) {
+            if (b->remote && (rc = shuf_fetch_end(r->fetch)) != 0)
+                return ctx_error(r, rc, r->cur_map);
             close_block(r);
             r->cur_map++;
             continue;
@@ -343,6 +369,7 @@ static void reader_close(em_iter *it)
 {
     reader *r = (reader *)it;
     close_block(r);
+    shuf_fetch_close(r->fetch);
     shuf_spilled_list_free(r->slist);
     shuf_combining_free(&r->comb);
     shuf_merger_free(r->merger);
@@ -350,15 +377,92 @@ static void reader_close(em_iter *it)
     if (r->have_agg) shuf_agg_free(&r->agg);
     em_buf_free(&r->out);
     shuf_mem_release(&r->mem);
-    for (int m = 0; r->blocks && m < r->spec.num_maps; m++) em__free(r->blocks[m].data_path);
+    for (int m = 0; r->blocks && m < r->spec.num_maps; m++) {
+        em__free(r->blocks[m].data_path);
+        em__free(r->blocks[m].host);
+    }
     em__free(r->blocks);
     em__free(r);
+}
+
+/* Plans the remote blocks (non-empty, in map order) with the task's fetcher. */
+static int plan_fetch(reader *r, const em_shuffle_read_spec *spec)
+{
+    int n = 0;
+    for (int m = 0; m < spec->num_maps; m++) n += r->blocks[m].remote && r->blocks[m].end > 0;
+    if (n == 0) return 0;
+    if (!r->t->fetcher) {
+        int m = 0;
+        while (!r->blocks[m].remote || r->blocks[m].end == 0) m++;
+        return em__set_error(EM_ESTATE,
+                             "shuffle %d map %d is on executor %d (%s:%d) and this process has "
+                             "no block fetcher",
+                             spec->shuffle_id, m, spec->locs[m].exec_id, r->blocks[m].host,
+                             spec->locs[m].port);
+    }
+    shuf_fetch_block *plan = em__calloc((size_t)n, sizeof *plan);
+    if (!plan) return oom();
+    n = 0;
+    for (int m = 0; m < spec->num_maps; m++) {
+        const map_block *b = &r->blocks[m];
+        if (!b->remote || b->end == 0) continue;
+        plan[n++] = (shuf_fetch_block){.map = m,
+                                       .exec_id = spec->locs[m].exec_id,
+                                       .host = b->host,
+                                       .port = spec->locs[m].port,
+                                       .size = b->end};
+    }
+    int64_t in_flight =
+        r->t->conf ? em_conf_get_bytes(r->t->conf, "ember.shuffle.reducer.maxSizeInFlight") : 0;
+    if (in_flight <= 0) in_flight = (int64_t)48 << 20;
+    int rc = shuf_fetch_open(r->t->fetcher, spec->shuffle_id, spec->reducer, plan, n,
+                             (uint64_t)in_flight, &r->mem, &r->fetch);
+    em__free(plan);
+    return rc;
+}
+
+/* Where map m's block is: a local file (index read and validated now) or a remote block. */
+static int locate_block(reader *r, const em_shuffle_read_spec *spec, int m)
+{
+    const em_block_location *loc = &spec->locs[m];
+    map_block *b = &r->blocks[m];
+    if (loc->port != 0 && loc->exec_id != r->t->exec_id) {
+        int64_t size = spec->block_sizes ? spec->block_sizes[m] : -1;
+        if (size < 0)
+            return em__set_error(EM_EINVAL,
+                                 "shuffle %d map %d is remote (%s:%d) and the read spec has no "
+                                 "block size for it",
+                                 spec->shuffle_id, m, loc->host ? loc->host : "", loc->port);
+        char name[512];
+        snprintf(name, sizeof name, "block shuffle_%d_%d_%d from %s:%d", spec->shuffle_id, m,
+                 spec->reducer, loc->host ? loc->host : "", loc->port);
+        b->remote = true;
+        b->start = 0;
+        b->end = (uint64_t)size;
+        if (!(b->data_path = em__strdup(name)) ||
+            !(b->host = em__strdup(loc->host ? loc->host : "")))
+            return oom();
+        return 0;
+    }
+    char path[4096], index[4096];
+    const char *dir = loc->dir ? loc->dir : ".";
+    em_shuffle_file_path(path, sizeof path, dir, spec->shuffle_id, m, "data");
+    em_shuffle_file_path(index, sizeof index, dir, spec->shuffle_id, m, "index");
+    if (!(b->data_path = em__strdup(path))) return oom();
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        return ctx_error(r, em__set_error(-e, "missing shuffle data file: %s", strerror(e)), m);
+    }
+    int rc =
+        shuf_index_read(index, spec->reducer, (uint64_t)st.st_size, &b->start, &b->end, &b->sum);
+    return rc ? ctx_error(r, rc, m) : 0;
 }
 
 int em_shuffle_reader_open(const em_shuffle_read_spec *spec, em_task *t, em_iter **out)
 {
     *out = NULL;
-    if (!spec || !t || spec->num_maps < 0 || (spec->num_maps > 0 && !spec->map_dirs))
+    if (!spec || !t || spec->num_maps < 0 || (spec->num_maps > 0 && !spec->locs))
         return em__set_error(EM_EINVAL, "shuffle reader: bad spec");
     if (spec->mode == EM_READ_AGGREGATE &&
         (!spec->agg || !spec->agg->merge_combiners ||
@@ -370,7 +474,8 @@ int em_shuffle_reader_open(const em_shuffle_read_spec *spec, em_task *t, em_iter
     r->base.next = reader_next;
     r->base.close = reader_close;
     r->spec = *spec;
-    r->spec.map_dirs = NULL; /* not kept: the paths are copied below */
+    r->spec.locs = NULL; /* not kept: what is needed is copied below */
+    r->spec.block_sizes = NULL;
     r->t = t;
     r->fd = -1;
     shuf_mem_init(&r->mem, t);
@@ -386,26 +491,8 @@ int em_shuffle_reader_open(const em_shuffle_read_spec *spec, em_task *t, em_iter
         r->blocks = em__calloc((size_t)(spec->num_maps ? spec->num_maps : 1), sizeof *r->blocks);
         if (!r->blocks) rc = oom();
     }
-    for (int m = 0; rc == 0 && m < spec->num_maps; m++) {
-        char path[4096], index[4096];
-        const char *dir = spec->map_dirs[m] ? spec->map_dirs[m] : ".";
-        em_shuffle_file_path(path, sizeof path, dir, spec->shuffle_id, m, "data");
-        em_shuffle_file_path(index, sizeof index, dir, spec->shuffle_id, m, "index");
-        map_block *b = &r->blocks[m];
-        if (!(b->data_path = em__strdup(path))) {
-            rc = oom();
-            break;
-        }
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            int e = errno;
-            rc = ctx_error(r, em__set_error(-e, "missing shuffle data file: %s", strerror(e)), m);
-            break;
-        }
-        rc = shuf_index_read(index, spec->reducer, (uint64_t)st.st_size, &b->start, &b->end,
-                             &b->sum);
-        if (rc) rc = ctx_error(r, rc, m);
-    }
+    for (int m = 0; rc == 0 && m < spec->num_maps; m++) rc = locate_block(r, spec, m);
+    if (rc == 0) rc = plan_fetch(r, spec);
     if (rc) {
         reader_close(&r->base);
         return rc;

@@ -90,17 +90,33 @@ typedef enum em_shuffle_read_mode {
     EM_READ_GROUPED,       /* one (k, [v...]) per key, ordered by key */
 } em_shuffle_read_mode;
 
+/* Where one map output lives. A reader reads it straight from dir when exec_id is the task's
+ * own executor (em_task.exec_id) or port is 0, and fetches it from the block server at
+ * host:port otherwise (the server finds it by the application and exec_id). */
+typedef struct em_block_location {
+    int exec_id;      /* executor that wrote the output (0 in local mode) */
+    const char *host; /* its block server (NULL/"" and port 0: read dir directly) */
+    int port;
+    const char *dir; /* directory holding shuffle_<s>_<m>.data/.index on that host */
+} em_block_location;
+
 typedef struct em_shuffle_read_spec {
     int shuffle_id, reducer, num_maps;
-    const char *const *map_dirs; /* num_maps entries: the dir holding each map's output */
+    const em_block_location *locs; /* num_maps entries: where each map's output is */
+    const int64_t *block_sizes;    /* num_maps entries: this reducer's block size in each map
+                                      output (the tracker's); required when a location is remote */
     em_shuffle_read_mode mode;
     bool descending;          /* for SORTED and GROUPED */
     const em_aggregator *agg; /* for AGGREGATE */
     bool map_side_combined;   /* AGGREGATE: the values are combiners (use merge_combiners) */
 } em_shuffle_read_spec;
 
-/* An iterator of pair records of reduce partition spec->reducer. A missing or corrupt block is
- * an error naming the shuffle, map, reducer and file. */
+/* An iterator of pair records of reduce partition spec->reducer. Local blocks are read from
+ * disk; remote ones are fetched through t->fetcher (fetcher.h), streamed with at most
+ * ember.shuffle.reducer.maxSizeInFlight bytes requested and not yet consumed. A missing or
+ * corrupt block is an error naming the shuffle, map, reducer and file or host:port; a block
+ * that cannot be fetched after ember.shuffle.io.maxRetries retries is EM_EFETCH. The spec's
+ * arrays are copied: the caller may free them once this returns. */
 int em_shuffle_reader_open(const em_shuffle_read_spec *spec, em_task *t, em_iter **out);
 
 /* Removes all files of shuffle_id in dir (unregistering a shuffle). */

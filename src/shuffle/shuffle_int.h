@@ -88,8 +88,14 @@ int shuf_fw_space(shuf_fw *w, size_t n, uint8_t **p);
 int shuf_fw_end_block(shuf_fw *w, uint64_t *len, uint64_t *checksum);
 void shuf_fw_free(shuf_fw *w);
 
+/* Where a frame reader's bytes come from when not a file: read exactly n bytes of the stream
+ * (0 or an error). */
+typedef int (*shuf_read_fn)(void *src, void *buf, size_t n);
+
 typedef struct shuf_fr {
     int fd;
+    shuf_read_fn read; /* non-NULL: a stream (a fetched block); fd unused */
+    void *src;
     const char *path;
     uint64_t pos, end;
     em_buf raw, comp;
@@ -104,6 +110,9 @@ typedef struct shuf_fr {
 } shuf_fr;
 void shuf_fr_init(shuf_fr *r, int fd, const char *path, uint64_t start, uint64_t end, bool verify,
                   uint64_t expect, shuf_mem *mem);
+/* The same over a stream of size bytes (a fetched block); path names it in messages. */
+void shuf_fr_init_stream(shuf_fr *r, shuf_read_fn read, void *src, const char *path, uint64_t size,
+                         bool verify, uint64_t expect, shuf_mem *mem);
 /* Makes sure raw has unread bytes: EM_ROW, EM_DONE at the end of the region (after checking
  * the checksum when verifying), or EM_ECORRUPT / -errno. */
 int shuf_fr_fill(shuf_fr *r);
@@ -227,6 +236,43 @@ int shuf_index_write(int fd, const char *path, int num_reducers, const uint64_t 
 /* Reads and validates an index; gives reducer r's block [*start, *end) and checksum. */
 int shuf_index_read(const char *path, int reducer, uint64_t data_size, uint64_t *start,
                     uint64_t *end, uint64_t *checksum);
+/* The same for reducers [start, end): their bytes [*off_start, *off_end) and end - start
+ * checksums. EM_EINVAL for a range outside the index's reducers. */
+int shuf_index_read_range(const char *path, int start, int end, uint64_t data_size,
+                          uint64_t *off_start, uint64_t *off_end, uint64_t *checksums);
+
+/* ---- remote blocks (fetch.c) --------------------------------------------------------------
+ * The fetch of one reader: the remote blocks it will read, in the order it reads them. The
+ * first shuf_fetch_begin sends the first requests; every block consumed lets more be
+ * requested, keeping at most max_in_flight bytes requested and not yet consumed (a block
+ * larger than that is requested alone). Responses on one connection come in request order,
+ * and blocks are consumed in plan order, so each connection is read front to back. */
+typedef struct shuf_fetch shuf_fetch;
+struct em_block_fetcher;
+typedef struct shuf_fetch_block {
+    int map;
+    int exec_id;      /* whose output (the server finds its directory by it) */
+    const char *host; /* borrowed: must outlive the fetch */
+    int port;
+    uint64_t size; /* the tracker's size of the block (> 0) */
+} shuf_fetch_block;
+/* Copies the plan; no I/O yet. mem (may be NULL) is charged the receive buffer of each
+ * connection the fetch holds. 0 or EM_ENOMEM. */
+int shuf_fetch_open(struct em_block_fetcher *f, int shuffle_id, int reducer,
+                    const shuf_fetch_block *blocks, int n, uint64_t max_in_flight, shuf_mem *mem,
+                    shuf_fetch **out);
+/* Starts the next block of the plan, which must be map's: waits for its answer. *size bytes
+ * follow; *checksum is the server's index checksum of them. EM_EFETCH (unreachable after the
+ * retries, or the server refused: missing output...), EM_EACCES (authentication refused). */
+int shuf_fetch_begin(shuf_fetch *fs, int map, uint64_t *size, uint64_t *checksum);
+/* A shuf_read_fn over the current block (src is the shuf_fetch): n must not exceed what
+ * remains. A connection failure is retried transparently (the block is fetched again and
+ * the bytes already read are skipped). */
+int shuf_fetch_read(void *fs, void *buf, size_t n);
+/* The current block has been read to its end. */
+int shuf_fetch_end(shuf_fetch *fs);
+/* Returns clean connections to the pool, closes the others, frees fs. NULL: no-op. */
+void shuf_fetch_close(shuf_fetch *fs);
 
 /* ---- spilled lists (spilled_list.c) ----------------------------------------------------- */
 typedef struct shuf_spilled_list shuf_spilled_list;

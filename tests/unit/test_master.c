@@ -83,7 +83,10 @@ TEST(worker_registers_with_an_in_process_master)
     char url[64];
     snprintf(url, sizeof url, "ember://127.0.0.1:%d", em_master_port(m));
     em_worker *w = NULL;
-    CHECK_OK(em_worker_start(conf, url, 3, 768, &w));
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/work", test_tmpdir());
+    em_worker_opts wo = {.master_url = url, .cores = 3, .memory_mb = 768, .work_dir = dir};
+    CHECK_OK(em_worker_start(conf, &wo, &w));
     for (int i = 0; i < 1000 && !em_worker_registered(w); i++) usleep(10000);
     CHECK(em_worker_registered(w));
     em_mworker info;

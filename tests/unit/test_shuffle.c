@@ -170,19 +170,19 @@ static void write_maps(const gen *g, em_task *t, const char *dir, int shuffle_id
 static em_iter *open_reader(const gen *g, em_task *t, const char *dir, int shuffle_id, int reducer,
                             em_shuffle_read_mode mode, bool desc, bool combined)
 {
-    const char **dirs = calloc((size_t)g->maps, sizeof *dirs);
-    for (int m = 0; m < g->maps; m++) dirs[m] = dir;
+    em_block_location *locs = calloc((size_t)g->maps, sizeof *locs);
+    for (int m = 0; m < g->maps; m++) locs[m] = (em_block_location){.dir = dir};
     em_shuffle_read_spec spec = {.shuffle_id = shuffle_id,
                                  .reducer = reducer,
                                  .num_maps = g->maps,
-                                 .map_dirs = dirs,
+                                 .locs = locs,
                                  .mode = mode,
                                  .descending = desc,
                                  .agg = &sum_agg,
                                  .map_side_combined = combined};
     em_iter *it;
     CHECK_OK(em_shuffle_reader_open(&spec, t, &it));
-    free(dirs); /* the reader must not keep it */
+    free(locs); /* the reader must not keep it */
     return it;
 }
 
@@ -460,8 +460,8 @@ TEST(bad_index_files_are_errors)
     gen g = {.n = 100, .nkeys = 10, .maps = 1, .reducers = 2};
     small_output(t, dir, &g);
     em_shuffle_file_path(index, sizeof index, dir, 9, 0, "index");
-    const char *dirs[1] = {dir};
-    em_shuffle_read_spec spec = {.shuffle_id = 9, .reducer = 1, .num_maps = 1, .map_dirs = dirs};
+    em_block_location locs[1] = {{.dir = dir}};
+    em_shuffle_read_spec spec = {.shuffle_id = 9, .reducer = 1, .num_maps = 1, .locs = locs};
     em_iter *it = NULL;
     /* Truncated. */
     CHECK(truncate(index, 20) == 0);
@@ -599,11 +599,11 @@ TEST(big_data_bounded_memory)
     /* Reducer 0 sorted, reducer 1 grouped; keys k go to reducer k % 2. */
     int64_t total = 0;
     for (int red = 0; red < 2; red++) {
-        const char *dirs[1] = {dir};
+        em_block_location locs[1] = {{.dir = dir}};
         em_shuffle_read_spec rs = {.shuffle_id = 2,
                                    .reducer = red,
                                    .num_maps = 1,
-                                   .map_dirs = dirs,
+                                   .locs = locs,
                                    .mode = red == 0 ? EM_READ_SORTED : EM_READ_GROUPED};
         em_iter *it;
         CHECK_OK(em_shuffle_reader_open(&rs, t, &it));

@@ -1,0 +1,222 @@
+/* The standalone master's state as pure tables: workers, applications and their executors, and
+ * the scheduling pass that places executors (src/deploy/placement.h). No sockets, no threads,
+ * no clock reads: every call takes the time, and what is to be sent comes out as a list of
+ * actions (em__maction) that the daemon (master.c) turns into messages. Tests drive the
+ * tables with a fake clock and fake connection tags.
+ *
+ * Connections are opaque tags (void *, an em_conn * in the daemon): a worker's tag receives
+ * LAUNCH_EXECUTOR / KILL_EXECUTOR / APPLICATION_FINISHED, an application's (its driver's)
+ * EXECUTOR_ADDED / EXECUTOR_REMOVED / APPLICATION_REMOVED.
+ *
+ * Thread rule: one thread at a time per table (the daemon holds its mutex). Actions BORROW
+ * from the table (an action's app pointer): take and execute them before the next call.
+ */
+#ifndef EMBER_DEPLOY_MASTER_STATE_H
+#define EMBER_DEPLOY_MASTER_STATE_H
+
+#include "base/base.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Executor states, on the wire in EXECUTOR_STATE_CHANGED and EXECUTOR_REMOVED (u8). Spark's
+ * ExecutorState. A worker reports RUNNING, EXITED, FAILED or KILLED; LOST is the master's. */
+enum em_exec_state {
+    EM_EXEC_LAUNCHING = 1, /* placed, LAUNCH_EXECUTOR sent, not yet started */
+    EM_EXEC_RUNNING = 2,   /* the process runs */
+    EM_EXEC_KILLED = 3,    /* the worker killed it (application end, KILL_EXECUTOR, worker stop) */
+    EM_EXEC_FAILED = 4,    /* could not start (fetch, spawn) or died on a signal: exit_code -sig */
+    EM_EXEC_LOST = 5,      /* its worker was declared DEAD */
+    EM_EXEC_EXITED = 6,    /* the process exited by itself: exit_code its status */
+};
+/* Application states (Spark's ApplicationState). */
+enum em_app_state {
+    EM_APP_WAITING = 1,  /* registered, no executor yet */
+    EM_APP_RUNNING = 2,  /* has had executors */
+    EM_APP_FINISHED = 3, /* unregistered by its driver, or the driver's connection closed */
+    EM_APP_FAILED = 4,   /* removed by the master: executors failed too often */
+    EM_APP_KILLED = 5,   /* removed by an operator (reserved) */
+};
+/* Cluster-mode driver states (Spark's DriverState), on the wire in DRIVER_STATE_CHANGED.
+ * Declared for the protocol; the master does not run drivers yet. */
+enum em_driver_state {
+    EM_DRIVER_SUBMITTED = 1,
+    EM_DRIVER_RUNNING = 2,
+    EM_DRIVER_FINISHED = 3,
+    EM_DRIVER_RELAUNCHING = 4,
+    EM_DRIVER_KILLED = 5,
+    EM_DRIVER_FAILED = 6,
+    EM_DRIVER_ERROR = 7,
+};
+/* "RUNNING", "EXITED", ... ("?" for another value). */
+const char *em_exec_state_name(int state);
+const char *em_app_state_name(int state);
+
+/* Spark's spark.deploy.maxExecutorRetries: abnormal executor ends an application may have in a
+ * row before it gets no more executors (and fails once none of its executors runs). */
+#define EM_MASTER_MAX_EXECUTOR_RETRIES 10
+/* An executor that ran at least this long before ending abnormally was a healthy executor
+ * lost later, not part of a crash loop: its end resets the count instead of adding to it. */
+#define EM_MASTER_EXECUTOR_STABLE_MS 10000
+/* Finished applications kept in the table for inspection (oldest dropped first). */
+#define EM_MASTER_RETAINED_APPS 200
+
+/* ---- the worker table ------------------------------------------------------------------------ */
+enum em_worker_state { EM_WORKER_ALIVE = 1, EM_WORKER_DEAD = 2 };
+
+/* An executor the master removed when its worker was declared DEAD: if that worker comes back,
+ * the process may still run and is told to die. */
+typedef struct em_mlost_exec {
+    char *app_id;
+    int exec_id;
+} em_mlost_exec;
+
+typedef struct em_mworker {
+    char *id, *host;
+    int port, cores;
+    uint64_t memory_mb;
+    int state;
+    int connected;        /* a connection from the worker is open */
+    void *conn;           /* opaque tag of that connection (em_conn *), NULL when none */
+    int64_t last_seen_ms; /* registration or last heartbeat, on the caller's clock */
+    int registrations;    /* times registered (re-registrations after death or restart) */
+    int cores_used;       /* by live executors */
+    uint64_t memory_used_mb;
+    em_mlost_exec *lost; /* executors removed at its death, to kill if it comes back */
+    size_t nlost;
+} em_mworker;
+
+typedef struct em__mworkers {
+    em_mworker *v;
+    size_t n, cap;
+} em__mworkers;
+
+/* Registers (or re-registers) a worker. Returns 0 for a new worker, 1 for a known worker
+ * accepted again (it was DEAD or its previous connection is gone), EM_EEXIST when a worker of
+ * that id is ALIVE on another open connection (message says so), EM_ENOMEM. */
+int em__mworkers_register(em__mworkers *t, const char *id, const char *host, int port, int cores,
+                          uint64_t memory_mb, void *conn, int64_t now_ms);
+/* A heartbeat: 0 (last_seen updated), or EM_ENOENT for an unknown or DEAD worker (the caller
+ * makes it re-register). */
+int em__mworkers_heartbeat(em__mworkers *t, const char *id, int64_t now_ms);
+/* The connection conn closed: the worker(s) on it keep their state until the timeout (or a
+ * re-registration). Returns the number of workers that were on it. */
+int em__mworkers_disconnected(em__mworkers *t, void *conn);
+/* The liveness check: every ALIVE worker with now - last_seen > timeout becomes DEAD and
+ * gets a WARN log line naming it and how long it was silent. Returns how many died. */
+int em__mworkers_check(em__mworkers *t, int64_t now_ms, int64_t timeout_ms);
+em_mworker *em__mworkers_find(em__mworkers *t, const char *id);
+void em__mworkers_free(em__mworkers *t);
+
+/* ---- applications and executors ---------------------------------------------------------------
+ */
+typedef struct em_mexec {
+    int exec_id;
+    char *worker_id;
+    int cores;
+    uint64_t memory_mb;
+    int state;           /* EM_EXEC_LAUNCHING or EM_EXEC_RUNNING (ended ones are removed) */
+    int64_t launched_ms; /* placed */
+    int64_t running_ms;  /* reported RUNNING; 0 before */
+} em_mexec;
+
+/* What a driver asks for (REGISTER_APPLICATION). Strings are copied. */
+typedef struct em__app_request {
+    const char *name;
+    int cores_max;      /* 0 = every core there is */
+    int executor_cores; /* 0 = one executor per worker taking the cores it has free */
+    uint64_t executor_memory_mb;
+    const char *driver_url; /* host:port serving the binary (GET_FILE) */
+    const char *binary_hash;
+    const char *const *env; /* "NAME=value" entries for the executors */
+    int num_env;
+} em__app_request;
+
+typedef struct em_mapp {
+    char *id, *name, *driver_url, *binary_hash;
+    char **env;
+    int num_env;
+    int cores_max, executor_cores;
+    uint64_t executor_memory_mb;
+    int state;  /* enum em_app_state */
+    void *conn; /* the driver's connection; NULL once ended */
+    int64_t submit_ms, end_ms;
+    int next_exec_id;  /* executor ids 0, 1, 2, ... */
+    int cores_granted; /* cores of live executors */
+    int retries;       /* abnormal executor ends in a row (see EM_MASTER_MAX_EXECUTOR_RETRIES) */
+    int executors_launched; /* in all, for tests and logs */
+    em_mexec *execs;        /* live executors (LAUNCHING / RUNNING) */
+    size_t nexecs, capexecs;
+    char *end_reason; /* why it ended, NULL while live */
+} em_mapp;
+
+/* Something the daemon must send, in order. conn NULL: nobody to tell (skip). */
+typedef struct em__maction {
+    int type;           /* EM_MSG_LAUNCH_EXECUTOR, _EXECUTOR_ADDED, _EXECUTOR_REMOVED,
+                           _KILL_EXECUTOR, _APPLICATION_FINISHED or _APPLICATION_REMOVED */
+    void *conn;         /* destination */
+    const em_mapp *app; /* LAUNCH_EXECUTOR: the application (borrowed) */
+    char *app_id;
+    int exec_id, cores, state, exit_code;
+    uint64_t memory_mb;
+    char *worker_id, *host; /* EXECUTOR_ADDED */
+    char *message;          /* EXECUTOR_REMOVED, APPLICATION_REMOVED */
+} em__maction;
+
+typedef struct em__mstate {
+    em__mworkers workers;
+    em_mapp **apps; /* live and retained finished ones, in registration order */
+    size_t napps, capapps;
+    int next_app_number;
+    bool spread_out;          /* ember.deploy.spreadOut */
+    int max_executor_retries; /* EM_MASTER_MAX_EXECUTOR_RETRIES unless a test sets it */
+    em__maction *out;         /* the outbox */
+    size_t nout, capout;
+    int oom; /* an action could not be queued for lack of memory (logged) */
+} em__mstate;
+
+/* An empty state. */
+void em__mstate_init(em__mstate *st, bool spread_out);
+void em__mstate_free(em__mstate *st);
+
+/* A worker registers (see em__mworkers_register for the return values). A worker coming back
+ * from DEAD is told to kill the executors removed at its death; then executors are scheduled.*/
+int em__mstate_register_worker(em__mstate *st, const char *id, const char *host, int port,
+                               int cores, uint64_t memory_mb, void *conn, int64_t now_ms);
+/* The liveness check (em__mworkers_check); the executors of workers that died are removed as
+ * LOST (drivers told), then the freed demand is scheduled elsewhere. Returns how many died. */
+int em__mstate_check(em__mstate *st, int64_t now_ms, int64_t timeout_ms);
+/* A connection closed: workers on it are disconnected (they live until the timeout), and an
+ * application whose driver it was ends as FINISHED. */
+void em__mstate_conn_closed(em__mstate *st, void *conn, int64_t now_ms);
+
+/* Registers an application from conn, with the id "app-YYYYMMDDHHMMSS-NNNN" (wall_ms is the
+ * time of the id, in ms since the epoch, local time), and schedules. 0 with *out set, or
+ * EM_EINVAL (bad request, message says what), EM_EEXIST (conn already has a live application),
+ * EM_ENOMEM. */
+int em__mstate_register_app(em__mstate *st, const em__app_request *req, void *conn, int64_t now_ms,
+                            int64_t wall_ms, em_mapp **out);
+/* The driver ended its application (UNREGISTER_APPLICATION): FINISHED; executors killed via
+ * APPLICATION_FINISHED to the workers. from: the connection asking (must be the driver's, or
+ * NULL to skip the check). 0, EM_ENOENT (unknown or ended) or EM_EACCES (another connection). */
+int em__mstate_unregister_app(em__mstate *st, const char *app_id, void *from, int64_t now_ms);
+/* A worker reports an executor's state (EXECUTOR_STATE_CHANGED) from connection from. RUNNING
+ * marks it running; EXITED / FAILED / KILLED remove it (resources freed, driver told
+ * EXECUTOR_REMOVED), count abnormal ends against the retry cap, and schedule again.
+ * 0, EM_ENOENT (unknown application or executor: ignored), EM_EACCES (not from its worker's
+ * connection), EM_EINVAL (a state a worker cannot report). */
+int em__mstate_executor_state(em__mstate *st, void *from, const char *app_id, int exec_id,
+                              int state, int exit_code, const char *message, int64_t now_ms);
+/* One scheduling pass: every live application short of cores, in registration order, gets
+ * executors on ALIVE connected workers with room (placement.h; workers with the most free cores
+ * first). Called by the functions above; exposed for tests. */
+void em__mstate_schedule(em__mstate *st, int64_t now_ms);
+
+em_mapp *em__mstate_find_app(em__mstate *st, const char *app_id);
+em_mexec *em__mapp_find_exec(em_mapp *a, int exec_id);
+
+/* Moves the outbox out: *n actions, to be freed with em__mactions_free. */
+em__maction *em__mstate_take_actions(em__mstate *st, size_t *n);
+void em__mactions_free(em__maction *v, size_t n);
+
+#endif

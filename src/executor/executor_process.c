@@ -1,0 +1,664 @@
+/* The executor process: the application's own binary started by a worker in executor mode.
+ *
+ * A constructor (executor_mode_hook) runs before main(): when EMBER_EXECUTOR_MODE is exactly
+ * "1" it runs the executor and _exits, so the user's main() (and whatever it does before
+ * creating its context) never runs in an executor. The environment it reads is set by the
+ * worker (src/deploy/executor_runner.c; the list is in docs/architecture.md).
+ *
+ * What it hosts: an executor context (configuration, memory manager, block store, map output
+ * tracker, shuffle directory), a block server for its shuffle output, a block fetcher for
+ * remote shuffle reads, a pool of `cores` task threads, and one control connection to the
+ * driver's scheduler backend.
+ *
+ * Life of the process:
+ *
+ *   CONNECTING --open--> REGISTERING --registered_executor{ok}--> RUNNING --stop_executor--> exit 0
+ *       |                     |                                      |
+ *       +--fail: exit 1       +--refused / timeout: exit 1           +--driver connection lost:
+ * exit 1
+ *
+ * Per stage attempt the driver sends one STAGE_DEF (the serialised graph and the map output
+ * locations it reads); LAUNCH_TASK names a stage attempt and a partition; each finished task
+ * is reported by STATUS_UPDATE with its encoded outcome (task_outcome.h). Heartbeats
+ * (EXECUTOR_METRICS) go every ember.executor.heartbeatInterval.
+ *
+ * Threads: the endpoint's loop thread decodes stage definitions and queues tasks; the task
+ * threads run them and send their outcomes; the main thread registers, heartbeats and tears
+ * down. x->mu guards the queue, the stage table and the state.
+ */
+#include "executor/executor.h"
+
+#include "base/conf_int.h"
+#include "base/symbols.h"
+#include "executor/task_outcome.h"
+#include "net/block_server.h"
+#include "net/endpoint.h"
+#include "rdd/stage_codec.h"
+#include "shuffle/fetcher.h"
+#include "shuffle/tracker.h"
+#include "storage/block_store.h"
+#include "storage/memory.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { X_CONNECTING, X_REGISTERING, X_RUNNING, X_STOPPING };
+
+/* One decoded stage attempt; tasks hold references. */
+typedef struct xstage {
+    uint32_t stage_id, attempt;
+    em_stage_graph *graph; /* NULL when the definition failed to decode */
+    char *error;           /* why, for the tasks of this stage */
+    int refs;              /* the table's (until STAGE_DONE) + one per queued/running task */
+    struct xstage *next;
+} xstage;
+
+typedef struct executor {
+    em_context *ctx;
+    em_endpoint *ep;
+    em_conn *driver; /* retained while open */
+    em_block_server *blocks_server;
+    char *driver_host, *host, *app_id, *worker_id, *dir;
+    int driver_port, exec_id, cores;
+    int64_t memory_mb;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;      /* state changes (main thread) */
+    pthread_cond_t task_cv; /* the task queue (task threads) */
+    int state;
+    int exit_code;
+    char reason[512];
+    em_task_desc *head, *tail;
+    xstage *stages;
+    int running;
+    pthread_t *threads;
+    int num_threads;
+} executor;
+
+/* ---- environment ----------------------------------------------------------------------------- */
+
+static const char *env_req(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) {
+        fprintf(stderr, "ember executor: environment variable %s is not set\n", name);
+        return NULL;
+    }
+    return v;
+}
+
+static int env_int(const char *name, long lo, long hi, long *out)
+{
+    const char *v = env_req(name);
+    if (!v) return -1;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || n < lo || n > hi) {
+        fprintf(stderr, "ember executor: %s='%s' is not a number in %ld..%ld\n", name, v, lo, hi);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+static int split_host_port(const char *url, char **host, int *port)
+{
+    const char *colon = strrchr(url, ':');
+    if (!colon || colon == url) return -1;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p <= 0 || p > 65535) return -1;
+    const char *h = url;
+    size_t n = (size_t)(colon - url);
+    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    *host = em__strndup(h, n);
+    *port = (int)p;
+    return *host ? 0 : -1;
+}
+
+/* ---- stages ---------------------------------------------------------------------------------- */
+
+static xstage *stage_find(executor *x, uint32_t id, uint32_t attempt)
+{
+    for (xstage *s = x->stages; s; s = s->next)
+        if (s->stage_id == id && s->attempt == attempt) return s;
+    return NULL;
+}
+
+/* Drops one reference; frees the stage at zero. Under x->mu. */
+static void stage_unref(executor *x, xstage *s)
+{
+    if (--s->refs > 0) return;
+    for (xstage **pp = &x->stages; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    em__stage_graph_free(s->graph);
+    em__free(s->error);
+    em__free(s);
+}
+
+static void on_stage_def(executor *x, const em_msg_stage_def *m)
+{
+    xstage *s = em__calloc(1, sizeof *s);
+    if (!s) return;
+    s->stage_id = m->stage_id;
+    s->attempt = m->stage_attempt;
+    s->refs = 1;
+    const uint8_t *p = m->payload.p;
+    size_t len = m->payload.len;
+    int rc = 0;
+    uint32_t glen = 0;
+    if (len < 4 || (glen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                           (uint32_t)p[3] << 24) > len - 4)
+        rc = em__set_error(EM_EFORMAT, "stage definition of %zu bytes is truncated", len);
+    if (!rc) rc = em__stage_decode(x->ctx, p + 4, glen, &s->graph);
+    if (!rc) rc = em_map_outputs_decode_into(x->ctx->map_outputs, p + 4 + glen, len - 4 - glen);
+    if (rc) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "executor %d cannot use the definition of stage %u.%u: %s",
+                 x->exec_id, m->stage_id, m->stage_attempt, em_errmsg());
+        EM_LOG(EM_LOG_ERROR, "executor", "%s", buf);
+        s->error = em__strdup(buf);
+        em__stage_graph_free(s->graph);
+        s->graph = NULL;
+    }
+    pthread_mutex_lock(&x->mu);
+    xstage *old = stage_find(x, s->stage_id, s->attempt);
+    if (old) stage_unref(x, old); /* a re-sent definition replaces the old one */
+    s->next = x->stages;
+    x->stages = s;
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void on_stage_done(executor *x, const em_msg_stage_done *m)
+{
+    pthread_mutex_lock(&x->mu);
+    xstage *s = stage_find(x, m->stage_id, m->stage_attempt);
+    if (s) stage_unref(x, s);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* ---- tasks ----------------------------------------------------------------------------------- */
+
+static void send_outcome(executor *x, em_task_desc *d)
+{
+    em_buf out = EM_BUF_INIT;
+    int rc = em__task_outcome_encode(d, x->ctx->local_dir, &out);
+    if (rc) {
+        /* Report the failure to encode (a result too large, say) as the task's failure. */
+        em_buf_free(&d->result);
+        em_map_status_clear(&d->map_status);
+        em__free(d->errmsg);
+        d->errmsg = em__strdup(em_errmsg());
+        d->status = rc;
+        d->dep = NULL;
+        em_buf_reset(&out);
+        if (em__task_outcome_encode(d, NULL, &out)) {
+            em_buf_free(&out);
+            return;
+        }
+    }
+    em_msg_status_update su = {
+        (uint64_t)d->task_id, d->status ? 2 : 1, {out.data, (uint32_t)out.len}};
+    for (int tries = 0;; tries++) {
+        rc = em_conn_send(x->driver, EM_MSG_STATUS_UPDATE, &su);
+        if (rc != -EAGAIN || tries > 10000) break;
+        struct timespec ts = {0, 1000000}; /* the send queue is full: wait for it to drain */
+        nanosleep(&ts, NULL);
+    }
+    if (rc == EM_ETOOBIG) {
+        /* The result does not fit one frame: say so instead. */
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "the result of task %lld (%zu bytes) is larger than ember.rpc.message.maxSize; "
+                 "raise it, or write large outputs with saveAsTextFile",
+                 (long long)d->task_id, d->result.len);
+        em_task_desc f = {.task_id = d->task_id, .status = EM_ETOOBIG, .errmsg = msg};
+        em_buf_reset(&out);
+        if (!em__task_outcome_encode(&f, NULL, &out)) {
+            em_msg_status_update fu = {(uint64_t)d->task_id, 2, {out.data, (uint32_t)out.len}};
+            rc = em_conn_send(x->driver, EM_MSG_STATUS_UPDATE, &fu);
+        }
+    }
+    if (rc)
+        EM_LOG(EM_LOG_WARN, "executor", "cannot report task %lld: %s", (long long)d->task_id,
+               em_strerror(rc));
+    em_buf_free(&out);
+}
+
+static void *task_thread(void *arg)
+{
+    executor *x = arg;
+    for (;;) {
+        pthread_mutex_lock(&x->mu);
+        while (!x->head && x->state != X_STOPPING) pthread_cond_wait(&x->task_cv, &x->mu);
+        if (!x->head) {
+            pthread_mutex_unlock(&x->mu);
+            return NULL;
+        }
+        em_task_desc *d = x->head;
+        x->head = d->next;
+        if (!x->head) x->tail = NULL;
+        x->running++;
+        pthread_mutex_unlock(&x->mu);
+        d->next = NULL;
+        xstage *s = d->sched_data;
+        if (s->graph) {
+            em__run_task(x->ctx, d);
+        } else {
+            d->status = EM_EFORMAT;
+            d->errmsg = em__strdup(s->error ? s->error : "stage definition missing");
+        }
+        send_outcome(x, d);
+        pthread_mutex_lock(&x->mu);
+        x->running--;
+        stage_unref(x, s);
+        pthread_mutex_unlock(&x->mu);
+        d->rdd = NULL;
+        d->dep = NULL;
+        em__task_desc_free(d);
+    }
+}
+
+static void on_launch_task(executor *x, const em_msg_launch_task *m)
+{
+    em_task_desc *d = em__calloc(1, sizeof *d);
+    if (!d) return;
+    d->task_id = (int64_t)m->task_id;
+    d->stage_id = (int)m->stage_id;
+    d->stage_attempt = (int)m->stage_attempt;
+    d->partition = (int)m->partition;
+    d->attempt = (int)m->attempt;
+    pthread_mutex_lock(&x->mu);
+    xstage *s = stage_find(x, m->stage_id, m->stage_attempt);
+    if (!s) {
+        pthread_mutex_unlock(&x->mu);
+        d->status = EM_ESTATE;
+        char msg[128];
+        snprintf(msg, sizeof msg, "executor %d has no definition of stage %u.%u", x->exec_id,
+                 m->stage_id, m->stage_attempt);
+        d->errmsg = em__strdup(msg);
+        send_outcome(x, d);
+        em__task_desc_free(d);
+        return;
+    }
+    s->refs++;
+    d->sched_data = s;
+    if (s->graph) {
+        d->rdd = s->graph->rdd;
+        d->dep = s->graph->dep;
+        d->fn = s->graph->fn;
+        d->fn_arg = (void *)s->graph->fn_arg;
+        d->fn_arg_len = s->graph->fn_arg_len;
+    }
+    if (x->tail)
+        x->tail->next = d;
+    else
+        x->head = d;
+    x->tail = d;
+    pthread_cond_signal(&x->task_cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* ---- the driver connection ------------------------------------------------------------------- */
+
+static void stop_with(executor *x, int code, const char *fmt, ...) EM_PRINTF(3, 4);
+static void stop_with(executor *x, int code, const char *fmt, ...)
+{
+    pthread_mutex_lock(&x->mu);
+    if (x->state != X_STOPPING) {
+        x->state = X_STOPPING;
+        x->exit_code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(x->reason, sizeof x->reason, fmt, ap);
+        va_end(ap);
+    }
+    pthread_cond_broadcast(&x->cv);
+    pthread_cond_broadcast(&x->task_cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void on_connected(em_conn *c, int status, void *arg)
+{
+    executor *x = arg;
+    if (status) {
+        stop_with(x, 1, "cannot connect to the driver at %s:%d: %s", x->driver_host, x->driver_port,
+                  em_strerror(status));
+        return;
+    }
+    em_conn_retain(c);
+    pthread_mutex_lock(&x->mu);
+    x->driver = c;
+    x->state = X_REGISTERING;
+    pthread_mutex_unlock(&x->mu);
+    em_msg_register_executor m = {(uint32_t)x->exec_id,
+                                  em_str_c(x->host),
+                                  (uint32_t)em_block_server_port(x->blocks_server),
+                                  (uint32_t)x->cores,
+                                  em_str_c(em__main_build_id()),
+                                  (uint32_t)getpid()};
+    int rc = em_conn_send(c, EM_MSG_REGISTER_EXECUTOR, &m);
+    if (rc) stop_with(x, 1, "cannot register with the driver: %s", em_strerror(rc));
+}
+
+static void on_registered(executor *x, const em_msg_registered_executor *m)
+{
+    if (!m->ok) {
+        stop_with(x, 1, "the driver refused executor %d: %.*s", x->exec_id, (int)m->reason.len,
+                  m->reason.p);
+        return;
+    }
+    size_t pos = 0;
+    em_str kv;
+    while (em_strlist_next(&m->conf, &pos, &kv)) {
+        char *s = em__strndup(kv.p, kv.len);
+        if (s && em_conf_set_pair(x->ctx->conf, s))
+            EM_LOG(EM_LOG_WARN, "executor", "ignoring the driver's option '%s': %s", s,
+                   em_errmsg());
+        em__free(s);
+    }
+    pthread_mutex_lock(&x->mu);
+    if (x->state == X_REGISTERING) x->state = X_RUNNING;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void on_message(em_conn *c, const em_msg *m, void *user)
+{
+    executor *x = user;
+    (void)c;
+    switch (m->type) {
+    case EM_MSG_REGISTERED_EXECUTOR:
+        on_registered(x, &m->u.registered_executor);
+        break;
+    case EM_MSG_STAGE_DEF:
+        on_stage_def(x, &m->u.stage_def);
+        break;
+    case EM_MSG_LAUNCH_TASK:
+        on_launch_task(x, &m->u.launch_task);
+        break;
+    case EM_MSG_STAGE_DONE:
+        on_stage_done(x, &m->u.stage_done);
+        break;
+    case EM_MSG_KILL_TASK:
+        EM_LOG(EM_LOG_INFO, "executor", "kill of task %llu asked (%.*s): it runs to its end",
+               (unsigned long long)m->u.kill_task.task_id, (int)m->u.kill_task.reason.len,
+               m->u.kill_task.reason.p);
+        break;
+    case EM_MSG_STOP_EXECUTOR:
+        stop_with(x, 0, "stopped by the driver: %.*s", (int)m->u.stop_executor.reason.len,
+                  m->u.stop_executor.reason.p);
+        break;
+    default:
+        EM_LOG(EM_LOG_WARN, "executor", "unexpected %s from the driver", em_msg_name(m->type));
+    }
+}
+
+static void on_close(em_conn *c, int code, const char *reason, void *user)
+{
+    executor *x = user;
+    (void)c;
+    stop_with(x, 1, "lost the driver at %s:%d (%s%s%s)", x->driver_host, x->driver_port, reason,
+              code ? ": " : "", code ? em_strerror(code) : "");
+}
+
+/* ---- heartbeat ------------------------------------------------------------------------------- */
+
+static double cpu_load(void)
+{
+    double l[1];
+    return getloadavg(l, 1) == 1 ? l[0] : 0.0;
+}
+
+static void heartbeat(executor *x)
+{
+    em_memory_manager *mm = x->ctx->memory;
+    pthread_mutex_lock(&x->mu);
+    uint32_t running = (uint32_t)x->running;
+    pthread_mutex_unlock(&x->mu);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    uint8_t rss[8];
+    uint64_t peak = (uint64_t)ru.ru_maxrss * 1024;
+    for (int i = 0; i < 8; i++) rss[i] = (uint8_t)(peak >> (8 * i));
+    em_msg_executor_metrics m = {
+        (uint32_t)x->exec_id,
+        em__wall_ms(),
+        cpu_load(),
+        (uint64_t)(em_memory_execution_used(mm) + em_memory_storage_used(mm)),
+        (uint64_t)(x->memory_mb << 20),
+        running,
+        {rss, sizeof rss},
+    };
+    em_conn_send(x->driver, EM_MSG_EXECUTOR_METRICS, &m);
+}
+
+/* ---- set-up and tear-down -------------------------------------------------------------------- */
+
+static int context_new(executor *x)
+{
+    em_context *ctx = em__calloc(1, sizeof *ctx);
+    if (!ctx) return EM_ENOMEM;
+    x->ctx = ctx;
+    pthread_mutex_init(&ctx->mu, NULL);
+    ctx->conf = em_conf_new();
+    if (!ctx->conf) return EM_ENOMEM;
+    int rc = em_conf_load_defaults(ctx->conf);
+    if (rc) return rc;
+    const char *secret = getenv("EMBER_AUTH_SECRET");
+    if (secret && *secret && (rc = em_conf_set(ctx->conf, "ember.authenticate.secret", secret)))
+        return rc;
+    ctx->app_id = em__strdup(x->app_id);
+    ctx->master = em__strdup("executor");
+    ctx->app_name = em__strdup("executor");
+    ctx->exec_id = x->exec_id;
+    ctx->num_threads = x->cores;
+    ctx->max_failures = 1;
+    ctx->default_parallelism = x->cores;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/blockmgr", x->dir);
+    if ((rc = em__mkdirs(dir))) return rc;
+    ctx->local_dir = em__strdup(dir);
+    ctx->memory = em_memory_manager_new(
+        x->memory_mb << 20, em_conf_get_double(ctx->conf, "ember.memory.fraction"),
+        em_conf_get_double(ctx->conf, "ember.memory.storageFraction"));
+    ctx->map_outputs = em_map_output_tracker_new();
+    ctx->blocks = ctx->memory ? em_block_store_new(ctx->memory) : NULL;
+    if (!ctx->app_id || !ctx->master || !ctx->app_name || !ctx->local_dir || !ctx->memory ||
+        !ctx->map_outputs || !ctx->blocks)
+        return em__set_error(EM_ENOMEM, "out of memory creating the executor");
+    return 0;
+}
+
+static void context_free(em_context *ctx)
+{
+    if (!ctx) return;
+    em_block_fetcher_free(ctx->fetcher);
+    em_block_store_free(ctx->blocks);
+    em_map_output_tracker_free(ctx->map_outputs);
+    em_memory_manager_free(ctx->memory);
+    em__free(ctx->local_dir);
+    em__free(ctx->master);
+    em__free(ctx->app_name);
+    em__free(ctx->app_id);
+    em_conf_free(ctx->conf);
+    pthread_mutex_destroy(&ctx->mu);
+    em__free(ctx);
+}
+
+static int start(executor *x)
+{
+    int rc = context_new(x);
+    if (rc) return rc;
+    const em_conf *conf = x->ctx->conf;
+    if ((rc = em_block_fetcher_new(conf, x->app_id, x->exec_id, &x->ctx->fetcher))) return rc;
+    if ((rc = em_block_server_start(conf, x->host,
+                                    (int)em_conf_get_int(conf, "ember.blockManager.port"),
+                                    &x->blocks_server)))
+        return rc;
+    em_block_server_set_locator(x->blocks_server, em_shuffle_locate_blocks);
+    if ((rc = em_block_server_add_dir(x->blocks_server, x->app_id, x->exec_id, x->ctx->local_dir)))
+        return rc;
+    em_endpoint_config cfg = {
+        .role = EM_ROLE_EXECUTOR,
+        .app_id = x->app_id,
+        .secret = em_conf_get_str(conf, "ember.authenticate.secret"),
+        .max_frame = (size_t)em_conf_get_bytes(conf, "ember.rpc.message.maxSize"),
+        .handshake_timeout_ms =
+            (unsigned)EM_MIN(em_conf_get_ms(conf, "ember.network.timeout"), 600000),
+        .on_message = on_message,
+        .on_close = on_close,
+        .user = x,
+    };
+    if ((rc = em_endpoint_new(&cfg, &x->ep)) || (rc = em_endpoint_start(x->ep))) return rc;
+    return em_endpoint_connect(x->ep, x->driver_host, x->driver_port, on_connected, x);
+}
+
+static int start_task_threads(executor *x)
+{
+    x->threads = em__calloc((size_t)x->cores, sizeof *x->threads);
+    if (!x->threads) return EM_ENOMEM;
+    for (int i = 0; i < x->cores; i++) {
+        if (pthread_create(&x->threads[i], NULL, task_thread, x) != 0)
+            return em__set_error(EM_ENOMEM, "cannot start task thread %d", i);
+        x->num_threads++;
+    }
+    return 0;
+}
+
+static void teardown(executor *x)
+{
+    stop_with(x, x->exit_code, "stopping");
+    for (int i = 0; i < x->num_threads; i++) pthread_join(x->threads[i], NULL);
+    em__free(x->threads);
+    em_endpoint_free(x->ep); /* on_close may still run: it only sets the state */
+    if (x->driver) em_conn_release(x->driver);
+    em_block_server_stop(x->blocks_server);
+    while (x->head) {
+        em_task_desc *d = x->head;
+        x->head = d->next;
+        em__task_desc_free(d);
+    }
+    while (x->stages) {
+        xstage *s = x->stages;
+        x->stages = s->next;
+        em__stage_graph_free(s->graph);
+        em__free(s->error);
+        em__free(s);
+    }
+    context_free(x->ctx);
+    em__free(x->driver_host);
+    pthread_cond_destroy(&x->cv);
+    pthread_cond_destroy(&x->task_cv);
+    pthread_mutex_destroy(&x->mu);
+}
+
+/* Runs the executor to its end; returns the process's exit status. */
+static int executor_main(void)
+{
+    executor x = {0};
+    pthread_mutex_init(&x.mu, NULL);
+    pthread_cond_init(&x.cv, NULL);
+    pthread_cond_init(&x.task_cv, NULL);
+    long exec_id, cores, memory_mb;
+    const char *driver_url = env_req("EMBER_DRIVER_URL");
+    x.app_id = (char *)env_req("EMBER_APP_ID");
+    x.host = (char *)env_req("EMBER_EXECUTOR_HOST");
+    x.dir = (char *)env_req("EMBER_EXECUTOR_DIR");
+    x.worker_id = getenv("EMBER_WORKER_ID");
+    if (!driver_url || !x.app_id || !x.host || !x.dir ||
+        env_int("EMBER_EXECUTOR_ID", 0, INT32_MAX, &exec_id) ||
+        env_int("EMBER_EXECUTOR_CORES", 1, 4096, &cores) ||
+        env_int("EMBER_EXECUTOR_MEMORY_MB", 1, INT32_MAX, &memory_mb))
+        return 2;
+    if (split_host_port(driver_url, &x.driver_host, &x.driver_port)) {
+        fprintf(stderr, "ember executor: EMBER_DRIVER_URL='%s' is not host:port\n", driver_url);
+        return 2;
+    }
+    x.exec_id = (int)exec_id;
+    x.cores = (int)cores;
+    x.memory_mb = memory_mb;
+    int rc = start(&x);
+    if (rc) {
+        fprintf(stderr, "ember executor %d: cannot start: %s\n", x.exec_id,
+                em_errmsg()[0] ? em_errmsg() : em_strerror(rc));
+        x.exit_code = 1;
+        teardown(&x);
+        return 1;
+    }
+    EM_LOG(EM_LOG_INFO, "executor", "executor %d of %s: %d cores, %ld MiB, block server %s:%d",
+           x.exec_id, x.app_id, x.cores, memory_mb, x.host, em_block_server_port(x.blocks_server));
+    int64_t timeout_ms = em_conf_get_ms(x.ctx->conf, "ember.network.timeout");
+    int64_t deadline = em__now_ms() + timeout_ms;
+    pthread_mutex_lock(&x.mu);
+    while (x.state < X_RUNNING && em__now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&x.cv, &x.mu, &ts);
+    }
+    int state = x.state;
+    pthread_mutex_unlock(&x.mu);
+    if (state < X_RUNNING)
+        stop_with(&x, 1, "no answer from the driver at %s within ember.network.timeout",
+                  driver_url);
+    if (state == X_RUNNING && (rc = start_task_threads(&x)))
+        stop_with(&x, 1, "cannot start task threads: %s", em_errmsg());
+    int64_t interval = em_conf_get_ms(x.ctx->conf, "ember.executor.heartbeatInterval");
+    pthread_mutex_lock(&x.mu);
+    while (x.state != X_STOPPING) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (interval % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        if (pthread_cond_timedwait(&x.cv, &x.mu, &ts) == ETIMEDOUT && x.state == X_RUNNING) {
+            pthread_mutex_unlock(&x.mu);
+            heartbeat(&x);
+            pthread_mutex_lock(&x.mu);
+        }
+    }
+    pthread_mutex_unlock(&x.mu);
+    int code = x.exit_code;
+    if (code)
+        EM_LOG(EM_LOG_ERROR, "executor", "executor %d exits: %s", x.exec_id, x.reason);
+    else
+        EM_LOG(EM_LOG_INFO, "executor", "executor %d exits: %s", x.exec_id, x.reason);
+    if (code) {
+        fprintf(stderr, "ember executor %d: %s\n", x.exec_id, x.reason);
+        return code; /* the driver is gone: no orderly tear-down of running tasks */
+    }
+    teardown(&x);
+    return 0;
+}
+
+/* Linked into every program that creates a context (context.c calls it), so the constructor
+ * below is always part of an application binary, static libember included. */
+int em__executor_mode(void)
+{
+    const char *m = getenv("EMBER_EXECUTOR_MODE");
+    return m && !strcmp(m, "1");
+}
+
+__attribute__((constructor)) static void executor_mode_hook(void)
+{
+    if (!em__executor_mode()) return;
+    unsetenv("EMBER_EXECUTOR_MODE"); /* not inherited by anything a task starts */
+    int code = executor_main();
+    fflush(stdout);
+    fflush(stderr);
+    _exit(code);
+}

@@ -1,0 +1,776 @@
+/* The cluster scheduler backend (masters local-cluster[W,C,M] and ember://host:port): the
+ * driver side of executors that are processes on workers.
+ *
+ * It registers the application with the master (deploy/app_client.h), serves the
+ * application binary to workers by content hash (deploy/file_server.h), accepts executors'
+ * registrations on the driver endpoint, and offers queued tasks to executors' free cores:
+ * before the first task of a stage attempt an executor gets that stage's definition once
+ * (STAGE_DEF: the serialised graph plus the locations of the map outputs it reads), then each
+ * task is one LAUNCH_TASK; its STATUS_UPDATE carries the outcome back, which is handed to the
+ * DAG scheduler like a local task's.
+ *
+ * Executor life as the driver sees it:
+ *
+ *   ADDED (master placed it) --register_executor--> ALIVE --connection closed /
+ *        \____________________register_executor____/        executor_removed--> LOST
+ *   (an executor may register before the master's EXECUTOR_ADDED reaches the driver)
+ * A LOST executor's running tasks fail with a message naming it; they are retried by the
+ * DAG scheduler like any failed task. Its map outputs stay registered until fetches fail
+ * (fault tolerance is the next issue's work).
+ *
+ * Threads: launch / cancel_queued / stop run on the DAG scheduler's thread; the endpoint's
+ * loop thread runs the message and close callbacks; the app client's thread runs its
+ * callbacks. b->mu guards the executor table, the task queue and the running table; messages
+ * are sent under it (em_conn_send only queues).
+ */
+#include "scheduler/scheduler.h"
+
+#include "base/conf_int.h"
+#include "base/symbols.h"
+#include "deploy/app_client.h"
+#include "deploy/file_server.h"
+#include "executor/task_outcome.h"
+#include "net/endpoint.h"
+#include "rdd/stage_codec.h"
+#include "shuffle/tracker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STAGE_BINS 64
+
+typedef struct cexec {
+    int exec_id;
+    bool alive, lost;
+    em_conn *conn; /* retained while alive */
+    char *host, *worker_id, *dir;
+    int block_port, cores, free_cores;
+    int64_t last_heartbeat_ms;
+    uint64_t *sent; /* stage attempts whose definition it has: stage_id << 32 | attempt */
+    int num_sent, cap_sent;
+    struct cexec *next;
+} cexec;
+
+typedef struct stage_bin {
+    int stage_id, attempt;
+    int rc; /* non-zero: the stage could not be encoded */
+    char *error;
+    em_buf payload;
+    struct stage_bin *next;
+} stage_bin;
+
+typedef struct running_task {
+    em_task_desc *d;
+    cexec *e;
+} running_task;
+
+typedef struct cluster_backend {
+    em_backend base;
+    em_context *ctx;
+    em_endpoint *ep;
+    em_app_client *app;
+    em_file_registry *files;
+    char binary_hash[EM_FILE_HASH_HEX];
+    char *app_id; /* the master's id for this application, once known */
+    char driver_host[256];
+    int driver_port;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    em_task_desc *head, *tail;
+    running_task *run;
+    int num_run, cap_run;
+    cexec *execs;
+    int rr; /* round-robin cursor over executors */
+    int alive, alive_cores;
+    stage_bin *bins;
+    int num_bins;
+    bool stopping;
+    pthread_t watcher;
+    bool watcher_started;
+} cluster_backend;
+
+/* ---- executors ------------------------------------------------------------------------------- */
+
+static cexec *exec_find(cluster_backend *b, int id, bool create)
+{
+    for (cexec *e = b->execs; e; e = e->next)
+        if (e->exec_id == id) return e;
+    if (!create) return NULL;
+    cexec *e = em__calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->exec_id = id;
+    e->next = b->execs;
+    b->execs = e;
+    return e;
+}
+
+static bool exec_has_stage(const cexec *e, uint64_t key)
+{
+    for (int i = 0; i < e->num_sent; i++)
+        if (e->sent[i] == key) return true;
+    return false;
+}
+
+static int exec_add_stage(cexec *e, uint64_t key)
+{
+    if (e->num_sent == e->cap_sent) {
+        int cap = e->cap_sent ? e->cap_sent * 2 : 16;
+        uint64_t *v = em__realloc(e->sent, (size_t)cap * sizeof *v);
+        if (!v) return EM_ENOMEM;
+        e->sent = v;
+        e->cap_sent = cap;
+    }
+    e->sent[e->num_sent++] = key;
+    return 0;
+}
+
+static void exec_drop_stage(cexec *e, uint64_t key)
+{
+    for (int i = 0; i < e->num_sent; i++)
+        if (e->sent[i] == key) {
+            e->sent[i] = e->sent[--e->num_sent];
+            return;
+        }
+}
+
+/* Posts a task's failure to the DAG scheduler. Under b->mu or not. */
+static void fail_task(cluster_backend *b, em_task_desc *d, int code, const char *fmt, ...)
+    EM_PRINTF(4, 5);
+static void fail_task(cluster_backend *b, em_task_desc *d, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    d->status = code;
+    em__free(d->errmsg);
+    d->errmsg = em__strdup(msg);
+    em__sched_task_done(b->ctx->sched, d);
+}
+
+/* An executor is gone: its running tasks fail. Under b->mu. */
+static void exec_lost(cluster_backend *b, cexec *e, const char *why)
+{
+    if (e->lost) return;
+    e->lost = true;
+    if (e->alive) {
+        e->alive = false;
+        b->alive--;
+        b->alive_cores -= e->cores;
+    }
+    EM_LOG(EM_LOG_WARN, "cluster", "lost executor %d on %s: %s", e->exec_id,
+           e->host ? e->host : "?", why);
+    for (int i = 0; i < b->num_run;) {
+        if (b->run[i].e != e) {
+            i++;
+            continue;
+        }
+        em_task_desc *d = b->run[i].d;
+        b->run[i] = b->run[--b->num_run];
+        fail_task(b, d, EM_EIO, "executor %d (%s) lost while running task %lld: %s", e->exec_id,
+                  e->host ? e->host : "?", (long long)d->task_id, why);
+    }
+    if (e->conn) {
+        em_conn_close(e->conn);
+        em_conn_release(e->conn);
+        e->conn = NULL;
+    }
+    pthread_cond_broadcast(&b->cv);
+}
+
+/* ---- stage definitions ----------------------------------------------------------------------- */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static void bin_free(stage_bin *s)
+{
+    em_buf_free(&s->payload);
+    em__free(s->error);
+    em__free(s);
+}
+
+/* The definition of d's stage attempt, encoded on first use. Under b->mu. */
+static stage_bin *stage_bin_for(cluster_backend *b, const em_task_desc *d)
+{
+    for (stage_bin *s = b->bins; s; s = s->next)
+        if (s->stage_id == d->stage_id && s->attempt == d->stage_attempt) return s;
+    stage_bin *s = em__calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->stage_id = d->stage_id;
+    s->attempt = d->stage_attempt;
+    uint8_t len[4] = {0};
+    int rc = em_buf_append(&s->payload, len, 4);
+    if (!rc) rc = em__stage_encode(d->rdd, d->dep, d->fn, d->fn_arg, d->fn_arg_len, &s->payload);
+    if (!rc) {
+        put_u32(s->payload.data, (uint32_t)(s->payload.len - 4));
+        int ids[256];
+        int n = em__stage_read_shuffles(d->rdd, ids, (int)EM_ARRAY_LEN(ids));
+        if (n > (int)EM_ARRAY_LEN(ids))
+            rc = em__set_error(EM_ETOOBIG, "stage %d reads %d shuffles (at most %d)", d->stage_id,
+                               n, (int)EM_ARRAY_LEN(ids));
+        else if (n < 0)
+            rc = n;
+        else
+            rc = em_map_outputs_encode(b->ctx->map_outputs, ids, n, &s->payload);
+    }
+    if (rc) {
+        s->rc = rc;
+        s->error = em__strdup(em_errmsg()[0] ? em_errmsg() : em_strerror(rc));
+        EM_LOG(EM_LOG_ERROR, "cluster", "cannot serialise stage %d: %s", d->stage_id, s->error);
+    }
+    s->next = b->bins;
+    b->bins = s;
+    if (++b->num_bins > MAX_STAGE_BINS) {
+        /* Forget the oldest definition; executors free theirs. */
+        stage_bin **pp = &b->bins;
+        while ((*pp)->next) pp = &(*pp)->next;
+        stage_bin *old = *pp;
+        *pp = NULL;
+        b->num_bins--;
+        uint64_t key = (uint64_t)old->stage_id << 32 | (uint32_t)old->attempt;
+        em_msg_stage_done done = {(uint32_t)old->stage_id, (uint32_t)old->attempt};
+        for (cexec *e = b->execs; e; e = e->next) {
+            if (!exec_has_stage(e, key)) continue;
+            exec_drop_stage(e, key);
+            if (e->alive) em_conn_send(e->conn, EM_MSG_STAGE_DONE, &done);
+        }
+        bin_free(old);
+    }
+    return s;
+}
+
+/* ---- offering tasks -------------------------------------------------------------------------- */
+
+static cexec *pick_exec(cluster_backend *b)
+{
+    int n = 0;
+    for (cexec *e = b->execs; e; e = e->next) n++;
+    if (n == 0) return NULL;
+    for (int k = 0; k < n; k++) {
+        int want = (b->rr + k) % n, i = 0;
+        for (cexec *e = b->execs; e; e = e->next, i++)
+            if (i == want && e->alive && e->free_cores > 0) {
+                b->rr = want + 1;
+                return e;
+            }
+    }
+    return NULL;
+}
+
+static int run_add(cluster_backend *b, em_task_desc *d, cexec *e)
+{
+    if (b->num_run == b->cap_run) {
+        int cap = b->cap_run ? b->cap_run * 2 : 64;
+        running_task *v = em__realloc(b->run, (size_t)cap * sizeof *v);
+        if (!v) return EM_ENOMEM;
+        b->run = v;
+        b->cap_run = cap;
+    }
+    b->run[b->num_run++] = (running_task){d, e};
+    return 0;
+}
+
+/* Launches queued tasks on free cores. Under b->mu. */
+static void offer(cluster_backend *b)
+{
+    while (b->head && !b->stopping) {
+        cexec *e = pick_exec(b);
+        if (!e) return;
+        em_task_desc *d = b->head;
+        b->head = d->next;
+        if (!b->head) b->tail = NULL;
+        d->next = NULL;
+        stage_bin *s = stage_bin_for(b, d);
+        if (!s) {
+            fail_task(b, d, EM_ENOMEM, "out of memory serialising stage %d", d->stage_id);
+            continue;
+        }
+        if (s->rc) {
+            fail_task(b, d, s->rc, "cannot serialise stage %d: %s", d->stage_id, s->error);
+            continue;
+        }
+        uint64_t key = (uint64_t)d->stage_id << 32 | (uint32_t)d->stage_attempt;
+        int rc = 0;
+        if (!exec_has_stage(e, key)) {
+            em_msg_stage_def def = {(uint32_t)d->stage_id,
+                                    (uint32_t)d->stage_attempt,
+                                    (uint32_t)d->job_id,
+                                    {s->payload.data, (uint32_t)s->payload.len}};
+            rc = em_conn_send(e->conn, EM_MSG_STAGE_DEF, &def);
+            if (rc == EM_ETOOBIG) {
+                fail_task(b, d, rc,
+                          "the definition of stage %d is %zu bytes, over "
+                          "ember.rpc.message.maxSize (large parallelize data? use a file "
+                          "source or raise the limit)",
+                          d->stage_id, s->payload.len);
+                continue;
+            }
+            if (!rc) rc = exec_add_stage(e, key);
+        }
+        em_msg_launch_task lt = {(uint64_t)d->task_id, (uint32_t)d->stage_id,
+                                 (uint32_t)d->stage_attempt, (uint32_t)d->partition,
+                                 (uint32_t)d->attempt};
+        if (!rc) rc = em_conn_send(e->conn, EM_MSG_LAUNCH_TASK, &lt);
+        if (!rc) rc = run_add(b, d, e);
+        if (rc) {
+            fail_task(b, d, rc, "cannot send task %lld to executor %d: %s", (long long)d->task_id,
+                      e->exec_id, em_strerror(rc));
+            exec_lost(b, e, "its connection failed");
+            continue;
+        }
+        e->free_cores--;
+    }
+}
+
+static void cb_launch(em_backend *base, em_task_desc *d)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    d->next = NULL;
+    pthread_mutex_lock(&b->mu);
+    if (b->tail)
+        b->tail->next = d;
+    else
+        b->head = d;
+    b->tail = d;
+    offer(b);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static int cb_cancel_queued(em_backend *base, int job_id)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    int n = 0;
+    em_task_desc *drop = NULL;
+    pthread_mutex_lock(&b->mu);
+    em_task_desc **pp = &b->head;
+    b->tail = NULL;
+    while (*pp) {
+        em_task_desc *d = *pp;
+        if (d->job_id == job_id) {
+            *pp = d->next;
+            d->next = drop;
+            drop = d;
+            n++;
+        } else {
+            b->tail = d;
+            pp = &d->next;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    while (drop) {
+        em_task_desc *next = drop->next;
+        em__task_desc_free(drop);
+        drop = next;
+    }
+    return n;
+}
+
+/* ---- messages from executors ----------------------------------------------------------------- */
+
+typedef struct conf_list {
+    em_str *items;
+    char **owned;
+    int n, cap;
+} conf_list;
+
+static int add_conf(void *arg, const char *key, const char *value)
+{
+    conf_list *l = arg;
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 32;
+        em_str *items = em__realloc(l->items, (size_t)cap * sizeof *items);
+        if (!items) return EM_ENOMEM;
+        l->items = items;
+        char **owned = em__realloc(l->owned, (size_t)cap * sizeof *owned);
+        if (!owned) return EM_ENOMEM;
+        l->owned = owned;
+        l->cap = cap;
+    }
+    size_t n = strlen(key) + strlen(value) + 2;
+    char *s = em__malloc(n);
+    if (!s) return EM_ENOMEM;
+    snprintf(s, n, "%s=%s", key, value);
+    l->owned[l->n] = s;
+    l->items[l->n++] = em_str_c(s);
+    return 0;
+}
+
+static void refuse(em_conn *c, const char *fmt, ...) EM_PRINTF(2, 3);
+static void refuse(em_conn *c, const char *fmt, ...)
+{
+    char reason[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    EM_LOG(EM_LOG_WARN, "cluster", "refusing executor at %s: %s", em_conn_peer(c), reason);
+    em_msg_registered_executor r = {0, em_str_c(reason), {0, NULL, NULL, 0}};
+    em_conn_send(c, EM_MSG_REGISTERED_EXECUTOR, &r);
+    em_conn_close(c);
+}
+
+static void on_register(cluster_backend *b, em_conn *c, const em_msg_register_executor *m)
+{
+    const char *mine = em__main_build_id();
+    if (m->build_id.len != strlen(mine) || memcmp(m->build_id.p, mine, m->build_id.len) != 0) {
+        refuse(c,
+               "executor %u runs a binary of build id %.*s, the driver's is %s: the worker "
+               "started a different program",
+               m->exec_id, (int)m->build_id.len, m->build_id.p, mine);
+        return;
+    }
+    pthread_mutex_lock(&b->mu);
+    if (b->app_id && strcmp(em_conn_peer_app_id(c), b->app_id) != 0) {
+        pthread_mutex_unlock(&b->mu);
+        refuse(c, "executor %u belongs to application '%s', this is '%s'", m->exec_id,
+               em_conn_peer_app_id(c), b->app_id);
+        return;
+    }
+    cexec *e = exec_find(b, (int)m->exec_id, true);
+    if (!e || e->alive || e->lost) {
+        pthread_mutex_unlock(&b->mu);
+        refuse(c, e ? "executor %u is already registered or was lost" : "out of memory (%u)",
+               m->exec_id);
+        return;
+    }
+    em__free(e->host);
+    e->host = em__strndup(m->host.p, m->host.len);
+    e->block_port = (int)m->block_port;
+    e->cores = e->free_cores = (int)m->cores;
+    e->conn = c;
+    em_conn_retain(c);
+    e->alive = true;
+    e->last_heartbeat_ms = em__now_ms();
+    b->alive++;
+    b->alive_cores += e->cores;
+    conf_list l = {0};
+    int rc = em__conf_foreach_set(b->ctx->conf, add_conf, &l);
+    em_msg_registered_executor r = {1, em_str_c(""), {(uint32_t)l.n, l.items, NULL, 0}};
+    if (!rc) rc = em_conn_send(c, EM_MSG_REGISTERED_EXECUTOR, &r);
+    for (int i = 0; i < l.n; i++) em__free(l.owned[i]);
+    em__free(l.owned);
+    em__free(l.items);
+    EM_LOG(EM_LOG_INFO, "cluster", "executor %d registered from %s (%d cores, blocks on %s:%d)",
+           e->exec_id, em_conn_peer(c), e->cores, e->host ? e->host : "?", e->block_port);
+    if (rc)
+        exec_lost(b, e, "cannot answer its registration");
+    else
+        offer(b);
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_status(cluster_backend *b, em_conn *c, const em_msg_status_update *m)
+{
+    pthread_mutex_lock(&b->mu);
+    int i = 0;
+    while (i < b->num_run && b->run[i].d->task_id != (int64_t)m->task_id) i++;
+    if (i == b->num_run || b->run[i].e->conn != c) {
+        pthread_mutex_unlock(&b->mu);
+        EM_LOG(EM_LOG_WARN, "cluster", "status of unknown task %llu from %s ignored",
+               (unsigned long long)m->task_id, em_conn_peer(c));
+        return;
+    }
+    em_task_desc *d = b->run[i].d;
+    cexec *e = b->run[i].e;
+    b->run[i] = b->run[--b->num_run];
+    e->free_cores++;
+    char *dir = NULL;
+    int rc = em__task_outcome_decode(m->payload.p, m->payload.len, d, &dir);
+    if (rc) {
+        fail_task(b, d, rc, "malformed outcome of task %lld from executor %d: %s",
+                  (long long)d->task_id, e->exec_id, em_errmsg());
+    } else {
+        if (dir) {
+            if (!e->dir || strcmp(e->dir, dir) != 0) {
+                em__free(e->dir);
+                e->dir = dir;
+                dir = NULL;
+            }
+            d->location = (em_block_location){e->exec_id, e->host, e->block_port, e->dir};
+        }
+        em__sched_task_done(b->ctx->sched, d);
+    }
+    em__free(dir);
+    offer(b);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_message(em_conn *c, const em_msg *m, void *user)
+{
+    cluster_backend *b = user;
+    switch (m->type) {
+    case EM_MSG_REGISTER_EXECUTOR:
+        on_register(b, c, &m->u.register_executor);
+        break;
+    case EM_MSG_STATUS_UPDATE:
+        on_status(b, c, &m->u.status_update);
+        break;
+    case EM_MSG_EXECUTOR_METRICS: {
+        pthread_mutex_lock(&b->mu);
+        cexec *e = exec_find(b, (int)m->u.executor_metrics.exec_id, false);
+        if (e && e->conn == c) e->last_heartbeat_ms = em__now_ms();
+        pthread_mutex_unlock(&b->mu);
+        break;
+    }
+    case EM_MSG_GET_FILE:
+        em_file_serve(b->files, c, &m->u.get_file);
+        break;
+    default:
+        EM_LOG(EM_LOG_WARN, "cluster", "unexpected %s from %s; closing it", em_msg_name(m->type),
+               em_conn_peer(c));
+        em_conn_close(c);
+    }
+}
+
+static void on_close(em_conn *c, int code, const char *reason, void *user)
+{
+    cluster_backend *b = user;
+    pthread_mutex_lock(&b->mu);
+    for (cexec *e = b->execs; e; e = e->next)
+        if (e->conn == c && !b->stopping) {
+            char why[512];
+            snprintf(why, sizeof why, "connection closed (%s%s%s)", reason, code ? ": " : "",
+                     code ? em_strerror(code) : "");
+            exec_lost(b, e, why);
+        }
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- the master's news ----------------------------------------------------------------------- */
+
+static void on_executor_added(void *user, int exec_id, const char *worker_id, const char *host,
+                              int cores, uint64_t memory_mb)
+{
+    cluster_backend *b = user;
+    pthread_mutex_lock(&b->mu);
+    cexec *e = exec_find(b, exec_id, true);
+    if (e && !e->worker_id) e->worker_id = em__strdup(worker_id);
+    pthread_mutex_unlock(&b->mu);
+    EM_LOG(EM_LOG_INFO, "cluster", "executor %d granted on worker %s (%s): %d cores, %llu MiB",
+           exec_id, worker_id, host, cores, (unsigned long long)memory_mb);
+}
+
+static void on_executor_removed(void *user, int exec_id, int state, int exit_code,
+                                const char *message)
+{
+    cluster_backend *b = user;
+    (void)state;
+    char why[768];
+    if (exit_code < 0)
+        snprintf(why, sizeof why, "killed by signal %d: %s", -exit_code, message);
+    else
+        snprintf(why, sizeof why, "exited with status %d: %s", exit_code, message);
+    pthread_mutex_lock(&b->mu);
+    cexec *e = exec_find(b, exec_id, true);
+    if (e) exec_lost(b, e, why);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void on_master_lost(void *user, const char *reason)
+{
+    (void)user;
+    EM_LOG(EM_LOG_WARN, "cluster", "lost the master: %s (running executors carry on)", reason);
+}
+
+/* Warns while tasks wait and no executor can take them (Spark's "Initial job has not accepted
+ * any resources"). */
+static void *watch(void *arg)
+{
+    cluster_backend *b = arg;
+    int64_t waiting_since = 0;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+        if (b->head && b->alive == 0) {
+            int64_t now = em__now_ms();
+            if (!waiting_since) waiting_since = now;
+            if (now - waiting_since >= 15000) {
+                EM_LOG(EM_LOG_WARN, "cluster",
+                       "tasks are waiting and no executor is registered: check the master's "
+                       "workers have enough free cores and memory (ember.executor.memory)");
+                waiting_since = now;
+            }
+        } else {
+            waiting_since = 0;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+/* ---- life ------------------------------------------------------------------------------------ */
+
+static void cb_stop(em_backend *base)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    pthread_mutex_lock(&b->mu);
+    b->stopping = true;
+    em_msg_stop_executor stop = {em_str_c("the application ended")};
+    for (cexec *e = b->execs; e; e = e->next)
+        if (e->alive) em_conn_send(e->conn, EM_MSG_STOP_EXECUTOR, &stop);
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    if (b->watcher_started) pthread_join(b->watcher, NULL);
+    em_app_client_stop(b->app);
+    /* Give executors a moment to read their stop message before the connections close. */
+    em_endpoint_stop(b->ep);
+    for (cexec *e = b->execs; e;) {
+        cexec *next = e->next;
+        if (e->conn) em_conn_release(e->conn);
+        em__free(e->host);
+        em__free(e->worker_id);
+        em__free(e->dir);
+        em__free(e->sent);
+        em__free(e);
+        e = next;
+    }
+    em_endpoint_free(b->ep);
+    for (int i = 0; i < b->num_run; i++) em__task_desc_free(b->run[i].d);
+    em__free(b->run);
+    while (b->head) {
+        em_task_desc *d = b->head;
+        b->head = d->next;
+        em__task_desc_free(d);
+    }
+    while (b->bins) {
+        stage_bin *s = b->bins;
+        b->bins = s->next;
+        bin_free(s);
+    }
+    em_file_registry_free(b->files);
+    em__free(b->app_id);
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+    em__free(b);
+}
+
+static int env_add(const char ***env, int *n, const char *s)
+{
+    const char **v = em__realloc(*env, (size_t)(*n + 1) * sizeof *v);
+    if (!v) return EM_ENOMEM;
+    v[(*n)++] = s;
+    *env = v;
+    return 0;
+}
+
+int em__cluster_backend_new(em_context *ctx, const char *master_url, const em__cluster_request *req,
+                            em_backend **out)
+{
+    *out = NULL;
+    cluster_backend *b = em__calloc(1, sizeof *b);
+    if (!b) return em__set_error(EM_ENOMEM, "out of memory starting the cluster backend");
+    b->base = (em_backend){cb_launch, cb_cancel_queued, cb_stop, 0};
+    b->ctx = ctx;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    const em_conf *conf = ctx->conf;
+    int rc = 0;
+    const char *host = req->driver_host && *req->driver_host
+                           ? req->driver_host
+                           : em_conf_get_str(conf, "ember.driver.host");
+    if (host && *host) {
+        snprintf(b->driver_host, sizeof b->driver_host, "%s", host);
+    } else if (gethostname(b->driver_host, sizeof b->driver_host - 1) != 0) {
+        snprintf(b->driver_host, sizeof b->driver_host, "127.0.0.1");
+    }
+    em_endpoint_config cfg = {
+        .role = EM_ROLE_DRIVER,
+        .app_id = ctx->app_id,
+        .secret = em_conf_get_str(conf, "ember.authenticate.secret"),
+        .max_frame = (size_t)em_conf_get_bytes(conf, "ember.rpc.message.maxSize"),
+        .on_message = on_message,
+        .on_close = on_close,
+        .user = b,
+    };
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        rc = em__set_error(EM_EIO, "cannot find this program's binary (/proc/self/exe): %s",
+                           strerror(errno));
+        goto fail;
+    }
+    self[n] = '\0';
+    if ((rc = em_file_registry_new(&b->files))) goto fail;
+    if ((rc = em_file_registry_add(b->files, self, b->binary_hash))) goto fail;
+    if ((rc = em_endpoint_new(&cfg, &b->ep))) goto fail;
+    rc = em_endpoint_listen(b->ep, host && *host ? host : "0.0.0.0",
+                            (int)em_conf_get_int(conf, "ember.driver.port"), &b->driver_port);
+    if (rc) {
+        rc = em__error_context(rc, "driver endpoint on %s", host && *host ? host : "0.0.0.0");
+        goto fail;
+    }
+    if ((rc = em_endpoint_start(b->ep))) goto fail;
+    if (pthread_create(&b->watcher, NULL, watch, b) == 0) b->watcher_started = true;
+
+    char driver_url[300];
+    snprintf(driver_url, sizeof driver_url, "%s:%d", b->driver_host, b->driver_port);
+    const char **env = NULL;
+    int num_env = 0;
+    char level[64];
+    const char *lv = getenv("EMBER_LOG_LEVEL");
+    if (lv && *lv) {
+        snprintf(level, sizeof level, "EMBER_LOG_LEVEL=%s", lv);
+        if ((rc = env_add(&env, &num_env, level))) goto fail;
+    }
+    em_app_desc desc = {
+        .name = ctx->app_name,
+        .cores_max = req->cores_max,
+        .executor_cores = req->executor_cores,
+        .executor_memory_mb = req->executor_memory_mb,
+        .driver_url = driver_url,
+        .binary_hash = b->binary_hash,
+        .env = env,
+        .num_env = num_env,
+    };
+    em_app_client_callbacks cbs = {on_executor_added, on_executor_removed, on_master_lost, b};
+    rc = em_app_client_start(conf, master_url, &desc, &cbs, &b->app);
+    em__free(env);
+    if (rc) goto fail;
+    char *app_id = NULL;
+    if ((rc = em_app_client_wait_registered(b->app, &app_id))) goto fail;
+    em__free(ctx->app_id);
+    ctx->app_id = app_id;
+    pthread_mutex_lock(&b->mu);
+    b->app_id = em__strdup(app_id);
+    pthread_mutex_unlock(&b->mu);
+    *out = &b->base;
+    EM_LOG(EM_LOG_INFO, "cluster", "application %s registered with %s; driver at %s", ctx->app_id,
+           master_url, driver_url);
+    return 0;
+fail:
+    cb_stop(&b->base);
+    return rc;
+}
+
+int em__cluster_backend_wait(em_backend *base, int min_executors, int64_t timeout_ms, int *cores)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    int64_t deadline = em__now_ms() + timeout_ms;
+    pthread_mutex_lock(&b->mu);
+    while (b->alive < min_executors && em__now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+    }
+    int alive = b->alive;
+    if (cores) *cores = b->alive_cores;
+    pthread_mutex_unlock(&b->mu);
+    return alive;
+}
