@@ -14,5 +14,6 @@
 #include "function.h"
 #include "context.h"
 #include "rdd.h"
+#include "shared.h"
 
 #endif

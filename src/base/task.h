@@ -14,6 +14,8 @@
 
 struct em_memory_manager;
 struct em_block_fetcher;
+struct em_shared;
+struct em_acc_updates;
 
 /* Counters one task attempt accumulates; handed back to the scheduler with the task's
  * completion (em_task_desc.metrics), for the listener bus and UI of a later issue. */
@@ -34,6 +36,8 @@ struct em_task {
     const char *local_dir;            /* executor's local directory: shuffle and spill files */
     int exec_id; /* the executor running the task (0: the driver's own, local mode) */
     struct em_block_fetcher *fetcher; /* the process's shuffle block client; NULL in local mode */
+    struct em_shared *shared;         /* broadcast values, accumulator definitions */
+    struct em_acc_updates *acc;       /* this attempt's accumulator updates (created on use) */
     em_task_metrics metrics;
     char errmsg[1024]; /* set by em_task_fail */
     int failed;        /* em_task_fail was called */

@@ -29,6 +29,7 @@ typedef struct em_task_desc {
     em_block_location location; /* map task: where its output is (strings owned by the backend;
                                    dir NULL: the driver's own local_dir, local mode) */
     em_task_metrics metrics;
+    em_buf acc_updates; /* the attempt's accumulator updates (storage/shared.h encoding) */
     int64_t run_ns;
     struct em_task_desc *next; /* queue link */
 } em_task_desc;

@@ -38,6 +38,7 @@
 #include "shuffle/tracker.h"
 #include "storage/block_store.h"
 #include "storage/memory.h"
+#include "storage/shared.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -68,8 +69,11 @@ typedef struct executor {
     int driver_port, exec_id, cores;
     int64_t memory_mb;
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* state changes (main thread) */
-    pthread_cond_t task_cv; /* the task queue (task threads) */
+    pthread_cond_t cv;       /* state changes (main thread) */
+    pthread_cond_t task_cv;  /* the task queue (task threads) */
+    pthread_cond_t chunk_cv; /* broadcast chunk answers (task threads) */
+    struct chunk_wait *chunk_waits;
+    uint64_t next_req_id;
     int state;
     int exit_code;
     char reason[512];
@@ -148,6 +152,21 @@ static void stage_unref(executor *x, xstage *s)
     em__free(s);
 }
 
+/* The next "u32 length + bytes" section of a stage definition. */
+static int take_section(const uint8_t **p, size_t *len, const uint8_t **sec, size_t *sec_len,
+                        const char *what)
+{
+    uint32_t n = 0;
+    if (*len < 4 || (n = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8 | (uint32_t)(*p)[2] << 16 |
+                         (uint32_t)(*p)[3] << 24) > *len - 4)
+        return em__set_error(EM_EFORMAT, "stage definition truncated in its %s", what);
+    *sec = *p + 4;
+    *sec_len = n;
+    *p += 4 + n;
+    *len -= 4 + (size_t)n;
+    return 0;
+}
+
 static void on_stage_def(executor *x, const em_msg_stage_def *m)
 {
     xstage *s = em__calloc(1, sizeof *s);
@@ -155,15 +174,13 @@ static void on_stage_def(executor *x, const em_msg_stage_def *m)
     s->stage_id = m->stage_id;
     s->attempt = m->stage_attempt;
     s->refs = 1;
-    const uint8_t *p = m->payload.p;
-    size_t len = m->payload.len;
-    int rc = 0;
-    uint32_t glen = 0;
-    if (len < 4 || (glen = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                           (uint32_t)p[3] << 24) > len - 4)
-        rc = em__set_error(EM_EFORMAT, "stage definition of %zu bytes is truncated", len);
-    if (!rc) rc = em__stage_decode(x->ctx, p + 4, glen, &s->graph);
-    if (!rc) rc = em_map_outputs_decode_into(x->ctx->map_outputs, p + 4 + glen, len - 4 - glen);
+    const uint8_t *p = m->payload.p, *graph = NULL, *maps = NULL;
+    size_t len = m->payload.len, glen = 0, mlen = 0;
+    int rc = take_section(&p, &len, &graph, &glen, "graph");
+    if (!rc) rc = take_section(&p, &len, &maps, &mlen, "map output table");
+    if (!rc) rc = em__stage_decode(x->ctx, graph, glen, &s->graph);
+    if (!rc) rc = em_map_outputs_decode_into(x->ctx->map_outputs, maps, mlen);
+    if (!rc) rc = em__shared_acc_decode_defs(x->ctx->shared, p, len);
     if (rc) {
         char buf[1024];
         snprintf(buf, sizeof buf, "executor %d cannot use the definition of stage %u.%u: %s",
@@ -311,6 +328,87 @@ static void on_launch_task(executor *x, const em_msg_launch_task *m)
     pthread_mutex_unlock(&x->mu);
 }
 
+/* ---- broadcast values ------------------------------------------------------------------------ */
+
+/* One outstanding chunk request; the loop thread fills it. */
+typedef struct chunk_wait {
+    uint64_t req_id;
+    bool done;
+    int status;
+    uint32_t num_chunks;
+    em_buf data;
+    struct chunk_wait *next;
+} chunk_wait;
+
+static void on_broadcast_chunk(executor *x, const em_msg_broadcast_chunk *m)
+{
+    pthread_mutex_lock(&x->mu);
+    for (chunk_wait *w = x->chunk_waits; w; w = w->next)
+        if (w->req_id == m->req_id && !w->done) {
+            w->done = true;
+            w->status = m->status > 0 ? EM_EFORMAT : m->status;
+            w->num_chunks = m->num_chunks;
+            if (!w->status && em_buf_append(&w->data, m->data.p, m->data.len))
+                w->status = EM_ENOMEM;
+            break;
+        }
+    pthread_cond_broadcast(&x->chunk_cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* The registry's fetch hook: every chunk of broadcast id from the driver, in order. */
+static int fetch_broadcast(void *arg, uint64_t id, em_buf *out)
+{
+    executor *x = arg;
+    int64_t timeout = em_conf_get_ms(x->ctx->conf, "ember.network.timeout");
+    uint32_t num_chunks = 1;
+    for (uint32_t chunk = 0; chunk < num_chunks; chunk++) {
+        chunk_wait w = {0};
+        pthread_mutex_lock(&x->mu);
+        w.req_id = ++x->next_req_id;
+        w.next = x->chunk_waits;
+        x->chunk_waits = &w;
+        pthread_mutex_unlock(&x->mu);
+        em_msg_get_broadcast_chunk req = {w.req_id, id, chunk};
+        int rc = em_conn_send(x->driver, EM_MSG_GET_BROADCAST_CHUNK, &req);
+        int64_t deadline = em__now_ms() + timeout;
+        pthread_mutex_lock(&x->mu);
+        while (!rc && !w.done && x->state != X_STOPPING && em__now_ms() < deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&x->chunk_cv, &x->mu, &ts);
+        }
+        for (chunk_wait **pp = &x->chunk_waits; *pp; pp = &(*pp)->next)
+            if (*pp == &w) {
+                *pp = w.next;
+                break;
+            }
+        pthread_mutex_unlock(&x->mu);
+        if (!rc && !w.done) rc = EM_EFETCH;
+        if (!rc) rc = w.status;
+        if (!rc) {
+            num_chunks = w.num_chunks;
+            rc = em_buf_append(out, w.data.data, w.data.len);
+        }
+        em_buf_free(&w.data);
+        if (rc == EM_ENOENT)
+            return em__set_error(EM_ENOENT,
+                                 "broadcast %llu does not exist on the driver (destroyed, or "
+                                 "never created by this application)",
+                                 (unsigned long long)id);
+        if (rc)
+            return em__set_error(
+                EM_EFETCH,
+                "executor %d cannot fetch broadcast %llu (chunk %u) from the "
+                "driver at %s:%d: %s",
+                x->exec_id, (unsigned long long)id, chunk, x->driver_host, x->driver_port,
+                rc == EM_EFETCH ? "no answer within ember.network.timeout" : em_strerror(rc));
+    }
+    return 0;
+}
+
 /* ---- the driver connection ------------------------------------------------------------------- */
 
 static void stop_with(executor *x, int code, const char *fmt, ...) EM_PRINTF(3, 4);
@@ -327,6 +425,7 @@ static void stop_with(executor *x, int code, const char *fmt, ...)
     }
     pthread_cond_broadcast(&x->cv);
     pthread_cond_broadcast(&x->task_cv);
+    pthread_cond_broadcast(&x->chunk_cv);
     pthread_mutex_unlock(&x->mu);
 }
 
@@ -391,6 +490,9 @@ static void on_message(em_conn *c, const em_msg *m, void *user)
         break;
     case EM_MSG_STAGE_DONE:
         on_stage_done(x, &m->u.stage_done);
+        break;
+    case EM_MSG_BROADCAST_CHUNK:
+        on_broadcast_chunk(x, &m->u.broadcast_chunk);
         break;
     case EM_MSG_KILL_TASK:
         EM_LOG(EM_LOG_INFO, "executor", "kill of task %llu asked (%.*s): it runs to its end",
@@ -475,9 +577,11 @@ static int context_new(executor *x)
         x->memory_mb << 20, em_conf_get_double(ctx->conf, "ember.memory.fraction"),
         em_conf_get_double(ctx->conf, "ember.memory.storageFraction"));
     ctx->map_outputs = em_map_output_tracker_new();
+    ctx->shared = em__shared_new();
+    if (ctx->shared) em__shared_set_fetch(ctx->shared, fetch_broadcast, x);
     ctx->blocks = ctx->memory ? em_block_store_new(ctx->memory) : NULL;
     if (!ctx->app_id || !ctx->master || !ctx->app_name || !ctx->local_dir || !ctx->memory ||
-        !ctx->map_outputs || !ctx->blocks)
+        !ctx->map_outputs || !ctx->blocks || !ctx->shared)
         return em__set_error(EM_ENOMEM, "out of memory creating the executor");
     return 0;
 }
@@ -486,6 +590,7 @@ static void context_free(em_context *ctx)
 {
     if (!ctx) return;
     em_block_fetcher_free(ctx->fetcher);
+    em__shared_free(ctx->shared);
     em_block_store_free(ctx->blocks);
     em_map_output_tracker_free(ctx->map_outputs);
     em_memory_manager_free(ctx->memory);
@@ -562,6 +667,7 @@ static void teardown(executor *x)
     em__free(x->driver_host);
     pthread_cond_destroy(&x->cv);
     pthread_cond_destroy(&x->task_cv);
+    pthread_cond_destroy(&x->chunk_cv);
     pthread_mutex_destroy(&x->mu);
 }
 
@@ -572,6 +678,7 @@ static int executor_main(void)
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
     pthread_cond_init(&x.task_cv, NULL);
+    pthread_cond_init(&x.chunk_cv, NULL);
     long exec_id, cores, memory_mb;
     const char *driver_url = env_req("EMBER_DRIVER_URL");
     x.app_id = (char *)env_req("EMBER_APP_ID");

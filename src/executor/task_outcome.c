@@ -1,6 +1,7 @@
 /* Task outcome codec (see task_outcome.h): what an executor reports for one task attempt.
  *
- *   i32 status | u32 n + n bytes errmsg | i64 run_ns | 10 x i64 metrics | u8 kind
+ *   i32 status | u32 n + n bytes errmsg | i64 run_ns | 10 x i64 metrics |
+ *   u32 n + n bytes accumulator updates (storage/shared.h) | u8 kind
  *   kind 1 (result): u32 n + n bytes
  *   kind 2 (map):    i32 shuffle, i32 map, i32 reducers, i64 records, i64 bytes,
  *                    reducers x i64 block size, u32 n + n bytes dir
@@ -46,6 +47,7 @@ int em__task_outcome_encode(const em_task_desc *d, const char *dir, em_buf *out)
     if (!rc) rc = put_bytes(out, msg, strlen(msg));
     if (!rc) rc = put_i64(out, d->run_ns);
     for (int i = 0; i < NUM_METRICS && !rc; i++) rc = put_i64(out, m[i]);
+    if (!rc) rc = put_bytes(out, d->acc_updates.data, d->acc_updates.len);
     if (!rc && d->status != 0) {
         uint8_t k = KIND_NONE;
         rc = em_buf_append(out, &k, 1);
@@ -128,6 +130,8 @@ static int decode(reader *r, em_task_desc *d, char **dir)
     for (int i = 0; i < NUM_METRICS; i++)
         if (get_i64(r, "metrics", &m[i])) return EM_EFORMAT;
     memcpy(&d->metrics, m, sizeof m);
+    if (get_bytes(r, "accumulator updates", &s, &n)) return EM_EFORMAT;
+    if (em_buf_append(&d->acc_updates, s, n)) return EM_ENOMEM;
     if (need(r, 1, "kind")) return EM_EFORMAT;
     uint8_t kind = *r->p++;
     if (kind == KIND_RESULT) {
@@ -171,6 +175,7 @@ int em__task_outcome_decode(const uint8_t *p, size_t len, em_task_desc *d, char 
         em__free(d->errmsg);
         d->errmsg = NULL;
         em_buf_free(&d->result);
+        em_buf_free(&d->acc_updates);
         em_map_status_clear(&d->map_status);
         em__free(*dir);
         *dir = NULL;

@@ -7,6 +7,7 @@
 #include "executor/executor.h"
 
 #include "storage/memory.h"
+#include "storage/shared.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -53,6 +54,7 @@ void em__run_task(em_context *ctx, em_task_desc *d)
     t.local_dir = ctx->local_dir;
     t.exec_id = ctx->exec_id;
     t.fetcher = ctx->fetcher;
+    t.shared = ctx->shared;
     em__clear_error();
     int rc;
     if (d->dep) {
@@ -66,6 +68,11 @@ void em__run_task(em_context *ctx, em_task_desc *d)
         }
     }
     em_memory_release_all_execution(ctx->memory, d->task_id);
+    /* Accumulator updates travel only with a success; a failed attempt's are dropped. */
+    em_buf *updates = &d->acc_updates, dropped = EM_BUF_INIT;
+    if (em__acc_updates_take(&t, rc ? &dropped : updates) && !rc)
+        rc = em__set_error(EM_ENOMEM, "out of memory encoding accumulator updates");
+    em_buf_free(&dropped);
     d->status = rc;
     if (rc) {
         const char *msg = t.failed ? t.errmsg : em_errmsg();
@@ -80,6 +87,7 @@ void em__task_desc_free(em_task_desc *d)
 {
     if (!d) return;
     em_buf_free(&d->result);
+    em_buf_free(&d->acc_updates);
     em__free(d->errmsg);
     em_map_status_clear(&d->map_status);
     em__free(d);

@@ -155,7 +155,15 @@ struct em_context {
     /* in an executor process (executor_process.c) */
     int exec_id;                      /* 0 in the driver */
     struct em_block_fetcher *fetcher; /* remote shuffle reads; NULL in local mode */
+    /* shared variables (storage/shared.h, scheduler/shared_vars.c) */
+    struct em_shared *shared;
+    struct em_broadcast *broadcasts;     /* owned, driver */
+    struct em_accumulator *accumulators; /* owned, driver */
+    int64_t next_broadcast_id, next_accumulator_id;
 };
+
+/* Frees the context's broadcast variables, accumulators and registry (shared_vars.c). */
+void em__shared_vars_free(em_context *ctx);
 
 /* ---- graph construction (rdd.c) ---------------------------------------------------------- */
 

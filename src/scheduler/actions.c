@@ -344,7 +344,7 @@ static int ordered_action(em_rdd *r, size_t n, bool descending, const char *name
     rc = run_collecting(r, NULL, 0, ordered_partition, &arg, name, &pr);
     em_buf_free(&arg);
     if (rc) return rc;
-    em_records *all;
+    em_records *all = NULL;
     if ((rc = concat_records(&pr, &all))) return rc;
     rc = keep_first_sorted(all, n, descending, out);
     em_records_free(all);
@@ -544,7 +544,7 @@ static int count_by(em_rdd *r, em_map_fn to_pair, const char *name, em_records *
     if (rc) return rc;
     em_rdd *counts = em_rdd_reduce_by_key(em_rdd_map(r, to_pair, NULL, 0), add_counts, NULL, 0, 0);
     if (!counts) return EM_ENOMEM;
-    em_records *all;
+    em_records *all = NULL;
     if ((rc = em_rdd_collect(counts, &all))) return rc;
     rc = keep_first_sorted(all, SIZE_MAX, false, out);
     em_records_free(all);

@@ -33,6 +33,7 @@
 #include "net/endpoint.h"
 #include "rdd/stage_codec.h"
 #include "shuffle/tracker.h"
+#include "storage/shared.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -200,7 +201,20 @@ static void bin_free(stage_bin *s)
     em__free(s);
 }
 
-/* The definition of d's stage attempt, encoded on first use. Under b->mu. */
+/* u32 length + the map output table of the shuffles ids. */
+static int append_framed_maps(cluster_backend *b, const int *ids, int n, em_buf *out)
+{
+    size_t at = out->len;
+    uint8_t len[4] = {0};
+    int rc = em_buf_append(out, len, 4);
+    if (!rc) rc = em_map_outputs_encode(b->ctx->map_outputs, ids, n, out);
+    if (!rc) put_u32(out->data + at, (uint32_t)(out->len - at - 4));
+    return rc;
+}
+
+/* The definition of d's stage attempt, encoded on first use:
+ *   u32 n + graph (stage_codec.h) | u32 n + map output table (tracker.h) |
+ *   accumulator definitions (storage/shared.h). Under b->mu. */
 static stage_bin *stage_bin_for(cluster_backend *b, const em_task_desc *d)
 {
     for (stage_bin *s = b->bins; s; s = s->next)
@@ -222,8 +236,9 @@ static stage_bin *stage_bin_for(cluster_backend *b, const em_task_desc *d)
         else if (n < 0)
             rc = n;
         else
-            rc = em_map_outputs_encode(b->ctx->map_outputs, ids, n, &s->payload);
+            rc = append_framed_maps(b, ids, n, &s->payload);
     }
+    if (!rc) rc = em__shared_acc_encode_defs(b->ctx->shared, &s->payload);
     if (rc) {
         s->rc = rc;
         s->error = em__strdup(em_errmsg()[0] ? em_errmsg() : em_strerror(rc));
@@ -507,6 +522,22 @@ static void on_status(cluster_backend *b, em_conn *c, const em_msg_status_update
     pthread_mutex_unlock(&b->mu);
 }
 
+static void serve_broadcast(cluster_backend *b, em_conn *c, const em_msg_get_broadcast_chunk *m)
+{
+    em_buf data = EM_BUF_INIT;
+    uint32_t num_chunks = 0;
+    size_t chunk_size = (size_t)em_conf_get_bytes(b->ctx->conf, "ember.broadcast.blockSize");
+    int rc = em__shared_broadcast_chunk(b->ctx->shared, m->broadcast_id, m->chunk, chunk_size,
+                                        &data, &num_chunks);
+    em_msg_broadcast_chunk r = {
+        m->req_id, m->broadcast_id, m->chunk, num_chunks, rc, {data.data, (uint32_t)data.len}};
+    int src = em_conn_send(c, EM_MSG_BROADCAST_CHUNK, &r);
+    if (src)
+        EM_LOG(EM_LOG_WARN, "cluster", "cannot send broadcast %llu chunk %u to %s: %s",
+               (unsigned long long)m->broadcast_id, m->chunk, em_conn_peer(c), em_strerror(src));
+    em_buf_free(&data);
+}
+
 static void on_message(em_conn *c, const em_msg *m, void *user)
 {
     cluster_backend *b = user;
@@ -526,6 +557,9 @@ static void on_message(em_conn *c, const em_msg *m, void *user)
     }
     case EM_MSG_GET_FILE:
         em_file_serve(b->files, c, &m->u.get_file);
+        break;
+    case EM_MSG_GET_BROADCAST_CHUNK:
+        serve_broadcast(b, c, &m->u.get_broadcast_chunk);
         break;
     default:
         EM_LOG(EM_LOG_WARN, "cluster", "unexpected %s from %s; closing it", em_msg_name(m->type),

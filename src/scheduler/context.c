@@ -16,6 +16,7 @@
 #include "shuffle/tracker.h"
 #include "storage/block_store.h"
 #include "storage/memory.h"
+#include "storage/shared.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ static int parse_master(const char *url, master_spec *m)
     }
     if (!strncmp(url, "local-cluster[", 14)) {
         const char *p = url + 14;
-        long w, c, mem;
+        long w = 0, c = 0, mem = 0;
         int rc = bracket_num(url, &p, 1, 64, ',', &w, "the worker count W of local-cluster[W,C,M]");
         if (!rc)
             rc = bracket_num(url, &p, 1, 4096, ',', &c,
@@ -207,6 +208,7 @@ void em_context_stop(em_context *ctx)
     ctx->stopped = true;
     em__scheduler_free(ctx->sched);
     em__local_cluster_stop(ctx->local_cluster);
+    em__shared_vars_free(ctx);
     free_rdds(ctx);
     em_block_store_free(ctx->blocks);
     em_map_output_tracker_free(ctx->map_outputs);
@@ -276,8 +278,10 @@ int em_context_create(const char *master, const char *app_name, const em_conf *c
         em_memory_manager_new(budget, em_conf_get_double(ctx->conf, "ember.memory.fraction"),
                               em_conf_get_double(ctx->conf, "ember.memory.storageFraction"));
     ctx->map_outputs = em_map_output_tracker_new();
+    ctx->shared = em__shared_new();
     ctx->blocks = ctx->memory ? em_block_store_new(ctx->memory) : NULL;
-    if (!ctx->app_id || !ctx->local_dir || !ctx->memory || !ctx->map_outputs || !ctx->blocks) {
+    if (!ctx->app_id || !ctx->local_dir || !ctx->memory || !ctx->map_outputs || !ctx->blocks ||
+        !ctx->shared) {
         rc = em__set_error(EM_ENOMEM, "out of memory creating the context");
         goto fail;
     }

@@ -22,6 +22,7 @@
 #include "scheduler/scheduler.h"
 
 #include "shuffle/tracker.h"
+#include "storage/shared.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -357,6 +358,15 @@ static stage *stage_of(job_run *j, int stage_id)
     return NULL;
 }
 
+static void merge_accumulators(job_run *j, em_task_desc *d)
+{
+    if (d->acc_updates.len == 0) return;
+    int rc = em__shared_acc_merge(j->s->ctx->shared, d->acc_updates.data, d->acc_updates.len);
+    if (rc)
+        EM_LOG(EM_LOG_WARN, "dag", "accumulator updates of task %lld dropped: %s",
+               (long long)d->task_id, em_errmsg());
+}
+
 static void handle_success(job_run *j, stage *st, em_task_desc *d)
 {
     em_context *ctx = j->s->ctx;
@@ -366,6 +376,8 @@ static void handle_success(job_run *j, stage *st, em_task_desc *d)
          * read from disk. */
         em_block_location loc = d->location;
         if (!loc.dir) loc = (em_block_location){.exec_id = 0, .dir = ctx->local_dir};
+        /* Accumulator updates of a transformation count once per successful run. */
+        merge_accumulators(j, d);
         if (em_map_outputs_register(ctx->map_outputs, st->dep->shuffle_id, d->partition, &loc,
                                     &d->map_status)) {
             abort_job(j, EM_ENOMEM, "job %d aborted: cannot register map output", j->job_id);
@@ -382,6 +394,8 @@ static void handle_success(job_run *j, stage *st, em_task_desc *d)
     }
     intptr_t idx = (intptr_t)d->sched_data;
     if (j->part_done[idx]) return;
+    /* In an action, only the first successful attempt of each partition counts. */
+    merge_accumulators(j, d);
     j->result_bytes += (int64_t)d->result.len;
     if (j->max_result > 0 && j->result_bytes > j->max_result) {
         abort_job(j, EM_ETOOBIG,
