@@ -28,6 +28,12 @@ typedef struct em_task_metrics {
     int64_t records_out;
 } em_task_metrics;
 
+/* A partition a task put in its executor's block store. */
+typedef struct em_cached_block {
+    int rdd_id, partition;
+    int64_t bytes;
+} em_cached_block;
+
 struct em_task {
     int64_t task_id; /* unique in the application */
     int stage_id, stage_attempt, partition, attempt;
@@ -39,6 +45,9 @@ struct em_task {
     struct em_shared *shared;         /* broadcast values, accumulator definitions */
     struct em_acc_updates *acc;       /* this attempt's accumulator updates (created on use) */
     em_task_metrics metrics;
+    /* partitions this attempt put in the block store (reported to the driver's block map) */
+    em_cached_block cached[4];
+    int num_cached;
     char errmsg[1024]; /* set by em_task_fail */
     int failed;        /* em_task_fail was called */
 };

@@ -13,5 +13,6 @@ em_conf *em__cli_conf(const char *cmd, int *argc, char **argv, int *exit_code);
 int em_cli_gen(int argc, char **argv);
 int em_cli_master(int argc, char **argv);
 int em_cli_worker(int argc, char **argv);
+int em_cli_submit(int argc, char **argv);
 
 #endif

@@ -3,8 +3,10 @@
  *   ember gen KIND ...    generate benchmark and test inputs (text, terasort records, graphs)
  *   ember master ...      run the standalone cluster manager's master (foreground)
  *   ember worker ...      run a standalone worker connected to a master (foreground)
+ *   ember submit ...      run an application: driver here (client) or on a worker (cluster)
  *   ember version         print the version
- * Each sub-command lives in its own file (conf_cmd.c, gen.c) and returns the exit status. */
+ * Each sub-command lives in its own file (conf_cmd.c, gen.c, submit_cmd.c, ...) and returns the
+ * exit status. */
 #include "cli.h"
 
 #include <ember/ember.h>
@@ -20,6 +22,7 @@ static const struct {
     {"gen", em_cli_gen, "generate inputs: text, text-hc, terasort, graph (ember gen --help)"},
     {"master", em_cli_master, "run the standalone master (ember master --help)"},
     {"worker", em_cli_worker, "run a standalone worker (ember worker --help)"},
+    {"submit", em_cli_submit, "run an application, client or cluster mode (ember submit --help)"},
 };
 
 static void usage(FILE *f)

@@ -1,5 +1,8 @@
-/* The worker's executor processes (see executor_runner.h for the directory layout, the
- * environment contract and the states reported).
+/* The worker's executor processes and cluster-mode driver processes (see executor_runner.h
+ * for the directory layouts, the environment contracts and the states reported). A driver is a
+ * record like an executor's (is_driver set; its id in app_id, exec_id -1): the same
+ * preparation, cache, spawn, watch and kill, with its own directory, arguments, environment
+ * and states (report() translates).
  *
  * Owns: one libuv loop on its own thread (uv_spawn needs a loop: its exit callback gives the
  * status or signal; the endpoints do not expose theirs), the executors it knows, and the
@@ -42,14 +45,15 @@
 #include <uv.h>
 
 enum { RX_PREPARING, RX_RUNNING, RX_DONE };
-enum { CMD_LAUNCH, CMD_KILL, CMD_APP_FINISHED, CMD_STOP };
+enum { CMD_LAUNCH, CMD_KILL, CMD_KILL_DRIVER, CMD_APP_FINISHED, CMD_STOP };
 
 struct rexec {
     struct rexec *next;
     em_executor_runner *r;
-    char *app_id, *hash, *driver_url;
-    char **env;
-    int num_env;
+    int is_driver;                    /* a cluster-mode driver: app_id is its id, exec_id -1 */
+    char *app_id, *hash, *driver_url; /* driver_url: where the binary is fetched from */
+    char **env, **args;               /* args: a driver's arguments (argv[1..]) */
+    int num_env, num_args;
     int exec_id, cores;
     uint64_t memory_mb;
     char dir[PATH_MAX], binary[PATH_MAX];
@@ -86,6 +90,7 @@ struct em_executor_runner {
     size_t max_frame;
     int64_t fetch_timeout_ms, kill_grace_ms;
     em_exec_state_fn on_state;
+    em_driver_state_fn on_driver_state;
     void *user;
     uv_loop_t loop;
     uv_async_t wake;
@@ -128,6 +133,8 @@ static void free_exec(struct rexec *rx)
 {
     for (int i = 0; i < rx->num_env; i++) em__free(rx->env[i]);
     em__free(rx->env);
+    for (int i = 0; i < rx->num_args; i++) em__free(rx->args[i]);
+    em__free(rx->args);
     em__free(rx->app_id);
     em__free(rx->hash);
     em__free(rx->driver_url);
@@ -173,9 +180,34 @@ static void tail_of(const char *path, char *out, size_t cap, int max_lines)
     out[o] = '\0';
 }
 
+/* A driver's state for an executor state of the record (see executor_runner.h). */
+static int driver_state_of(int state, int exit_code)
+{
+    switch (state) {
+    case EM_EXEC_RUNNING:
+        return EM_DRIVER_RUNNING;
+    case EM_EXEC_KILLED:
+        return EM_DRIVER_KILLED;
+    case EM_EXEC_EXITED:
+        return exit_code == 0 ? EM_DRIVER_FINISHED : EM_DRIVER_FAILED;
+    default: /* FAILED: by a signal (exit_code < 0), or never started (0) */
+        return exit_code < 0 ? EM_DRIVER_FAILED : EM_DRIVER_ERROR;
+    }
+}
+
 static void report(em_executor_runner *r, struct rexec *rx, int state, int exit_code,
                    const char *message)
 {
+    if (rx->is_driver) {
+        int ds = driver_state_of(state, exit_code);
+        EM_LOG(ds == EM_DRIVER_RUNNING || ds == EM_DRIVER_FINISHED || ds == EM_DRIVER_KILLED
+                   ? EM_LOG_INFO
+                   : EM_LOG_WARN,
+               "worker", "driver %s %s (exit code %d): %s", rx->app_id, em_driver_state_name(ds),
+               exit_code, message);
+        if (r->on_driver_state) r->on_driver_state(r->user, rx->app_id, ds, exit_code, message);
+        return;
+    }
     EM_LOG(state == EM_EXEC_RUNNING || state == EM_EXEC_KILLED ||
                    (state == EM_EXEC_EXITED && exit_code == 0)
                ? EM_LOG_INFO
@@ -223,7 +255,7 @@ static void cleanup_finished(em_executor_runner *r)
         struct finished_app *f = *pp;
         bool busy = false;
         for (struct rexec *rx = r->execs; rx && !busy; rx = rx->next)
-            busy = !strcmp(rx->app_id, f->app_id);
+            busy = !rx->is_driver && !strcmp(rx->app_id, f->app_id);
         if (busy) {
             pp = &f->next;
             continue;
@@ -283,8 +315,8 @@ static void prep_work(uv_work_t *w)
     int rc = em__mkdirs(rx->dir);
     if (rc) {
         rx->prep_rc = rc;
-        fmt_into(rx->prep_msg, sizeof rx->prep_msg, "cannot create the executor directory: %s",
-                 em_errmsg());
+        fmt_into(rx->prep_msg, sizeof rx->prep_msg, "cannot create the %s directory: %s",
+                 rx->is_driver ? "driver" : "executor", em_errmsg());
         return;
     }
     struct stat sb;
@@ -366,7 +398,8 @@ static int env_setf(char **env, int *n, const char *fmt, ...)
     return env_set(env, n, buf);
 }
 
-/* The executor's environment (see executor_runner.h); NULL-terminated, free with free_env. */
+/* The executor's or driver's environment (see executor_runner.h); NULL-terminated, free with
+ * free_env. */
 static char **build_env(em_executor_runner *r, struct rexec *rx)
 {
     int cap = 16 + rx->num_env, n = 0, rc = 0;
@@ -376,6 +409,14 @@ static char **build_env(em_executor_runner *r, struct rexec *rx)
     for (size_t i = 0; i < EM_ARRAY_LEN(inherit) && !rc; i++) {
         const char *v = getenv(inherit[i]);
         if (v) rc = env_setf(env, &n, "%s=%s", inherit[i], v);
+    }
+    if (rx->is_driver) { /* the submitted entries, then what the worker knows: it wins */
+        for (int i = 0; i < rx->num_env && !rc; i++) rc = env_set(env, &n, rx->env[i]);
+        if (!rc) rc = env_setf(env, &n, "EMBER_DRIVER_ID=%s", rx->app_id);
+        if (!rc) rc = env_setf(env, &n, "EMBER_DRIVER_HOST=%s", r->host);
+        if (!rc) rc = env_setf(env, &n, "EMBER_WORKER_ID=%s", r->worker_id);
+        if (!rc && r->secret) rc = env_setf(env, &n, "EMBER_AUTHENTICATE_SECRET=%s", r->secret);
+        goto done;
     }
     if (!rc) rc = env_setf(env, &n, "EMBER_EXECUTOR_MODE=1");
     if (!rc) rc = env_setf(env, &n, "EMBER_DRIVER_URL=%s", rx->driver_url);
@@ -389,6 +430,7 @@ static char **build_env(em_executor_runner *r, struct rexec *rx)
     if (!rc) rc = env_setf(env, &n, "EMBER_EXECUTOR_DIR=%s", rx->dir);
     if (!rc && r->secret) rc = env_setf(env, &n, "EMBER_AUTH_SECRET=%s", r->secret);
     for (int i = 0; i < rx->num_env && !rc; i++) rc = env_set(env, &n, rx->env[i]);
+done:
     if (rc) {
         for (int i = 0; i < n; i++) em__free(env[i]);
         em__free(env);
@@ -429,12 +471,23 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
     }
 }
 
+/* "executor 3 of app-..." or "driver driver-..." into buf. */
+static const char *label(const struct rexec *rx, char *buf, size_t cap)
+{
+    if (rx->is_driver)
+        fmt_into(buf, cap, "driver %s", rx->app_id);
+    else
+        fmt_into(buf, cap, "executor %d of %s", rx->exec_id, rx->app_id);
+    return buf;
+}
+
 static void on_kill_timer(uv_timer_t *t)
 {
     struct rexec *rx = t->data;
     if (rx->phase != RX_RUNNING) return;
-    EM_LOG(EM_LOG_WARN, "worker", "executor %d of %s still runs %lld ms after SIGTERM: SIGKILL",
-           rx->exec_id, rx->app_id, (long long)rx->r->kill_grace_ms);
+    char what[256];
+    EM_LOG(EM_LOG_WARN, "worker", "%s still runs %lld ms after SIGTERM: SIGKILL",
+           label(rx, what, sizeof what), (long long)rx->r->kill_grace_ms);
     uv_process_kill(&rx->proc, SIGKILL);
 }
 
@@ -444,8 +497,10 @@ static void spawn(struct rexec *rx)
     char out_path[PATH_MAX + 8], err_path[PATH_MAX + 8], msg[1400];
     fmt_into(out_path, sizeof out_path, "%s/stdout", rx->dir);
     fmt_into(err_path, sizeof err_path, "%s/stderr", rx->dir);
-    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int err = out >= 0 ? open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    /* A driver's relaunches on this worker append to its files: every run's output is kept. */
+    int mode = O_WRONLY | O_CREAT | O_CLOEXEC | (rx->is_driver ? O_APPEND : O_TRUNC);
+    int out = open(out_path, mode, 0644);
+    int err = out >= 0 ? open(err_path, mode, 0644) : -1;
     char **env = err >= 0 ? build_env(r, rx) : NULL;
     if (out < 0 || err < 0 || !env) {
         fmt_into(msg, sizeof msg, "cannot start: %s",
@@ -455,7 +510,16 @@ static void spawn(struct rexec *rx)
         finish_exec(rx, EM_EXEC_FAILED, 0, msg);
         return;
     }
-    char *args[] = {rx->binary, NULL};
+    char **args = em__calloc((size_t)rx->num_args + 2, sizeof *args);
+    if (!args) {
+        close(out);
+        close(err);
+        free_env(env);
+        finish_exec(rx, EM_EXEC_FAILED, 0, "cannot start: out of memory");
+        return;
+    }
+    args[0] = rx->binary;
+    for (int i = 0; i < rx->num_args; i++) args[i + 1] = rx->args[i];
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
         {.flags = UV_INHERIT_FD, .data.fd = out},
@@ -475,6 +539,7 @@ static void spawn(struct rexec *rx)
     close(out);
     close(err);
     free_env(env);
+    em__free(args);
     if (rc < 0) {
         fmt_into(msg, sizeof msg, "cannot start the application binary %s: %s", rx->binary,
                  uv_strerror(rc));
@@ -516,8 +581,9 @@ static void kill_exec(struct rexec *rx)
         uv_cancel((uv_req_t *)&rx->work); /* prep_done sees UV_ECANCELED or kill_requested */
         return;
     }
-    EM_LOG(EM_LOG_INFO, "worker", "killing executor %d of %s (pid %d): SIGTERM", rx->exec_id,
-           rx->app_id, rx->proc.pid);
+    char what[256];
+    EM_LOG(EM_LOG_INFO, "worker", "killing %s (pid %d): SIGTERM", label(rx, what, sizeof what),
+           rx->proc.pid);
     uv_process_kill(&rx->proc, SIGTERM);
     uv_timer_start(&rx->kill_timer, on_kill_timer, (uint64_t)rx->r->kill_grace_ms, 0);
 }
@@ -530,25 +596,29 @@ static void handle_launch(em_executor_runner *r, struct rexec *rx)
     rx->open_handles = 1;
     rx->next = r->execs;
     r->execs = rx;
-    char msg[512] = "";
-    if (!safe_name(rx->app_id))
-        fmt_into(msg, sizeof msg, "refused: application id '%s' is not a safe directory name",
-                 rx->app_id);
+    char msg[512] = "", what[256];
+    label(rx, what, sizeof what);
+    if (!safe_name(rx->app_id) || (rx->is_driver && !strcmp(rx->app_id, "binaries")))
+        fmt_into(msg, sizeof msg, "refused: %s id '%s' is not a safe directory name",
+                 rx->is_driver ? "driver" : "application", rx->app_id);
     else if (!em_file_hash_valid(rx->hash))
         fmt_into(msg, sizeof msg, "refused: binary hash '%s' is not a hex SHA-256", rx->hash);
     for (struct rexec *o = rx->next; o && !*msg; o = o->next)
-        if (o->exec_id == rx->exec_id && !strcmp(o->app_id, rx->app_id))
-            fmt_into(msg, sizeof msg, "refused: executor %d of %s is already here", rx->exec_id,
-                     rx->app_id);
+        if (o->is_driver == rx->is_driver && o->exec_id == rx->exec_id &&
+            !strcmp(o->app_id, rx->app_id))
+            fmt_into(msg, sizeof msg, "refused: %s is already here", what);
     if (r->stop_seen) fmt_into(msg, sizeof msg, "refused: the worker is stopping");
     if (*msg) {
         finish_exec(rx, EM_EXEC_FAILED, 0, msg);
         return;
     }
-    fmt_into(rx->dir, sizeof rx->dir, "%s/%s/%d", r->work_dir, rx->app_id, rx->exec_id);
+    if (rx->is_driver)
+        fmt_into(rx->dir, sizeof rx->dir, "%s/%s", r->work_dir, rx->app_id);
+    else
+        fmt_into(rx->dir, sizeof rx->dir, "%s/%s/%d", r->work_dir, rx->app_id, rx->exec_id);
     fmt_into(rx->binary, sizeof rx->binary, "%s/binaries/%s", r->work_dir, rx->hash);
-    EM_LOG(EM_LOG_INFO, "worker", "launching executor %d of %s: %d cores, %llu MiB, binary %s",
-           rx->exec_id, rx->app_id, rx->cores, (unsigned long long)rx->memory_mb, rx->hash);
+    EM_LOG(EM_LOG_INFO, "worker", "launching %s: %d cores, %llu MiB, binary %s", what, rx->cores,
+           (unsigned long long)rx->memory_mb, rx->hash);
     rx->work.data = rx;
     int rc = uv_queue_work(&r->loop, &rx->work, prep_work, prep_done);
     if (rc < 0) {
@@ -568,9 +638,12 @@ static void on_wake(uv_async_t *a)
         struct cmd *next = c->next;
         if (c->type == CMD_LAUNCH) {
             handle_launch(r, c->rx);
-        } else if (c->type == CMD_KILL) {
+        } else if (c->type == CMD_KILL || c->type == CMD_KILL_DRIVER) {
+            int driver = c->type == CMD_KILL_DRIVER;
             for (struct rexec *rx = r->execs; rx; rx = rx->next)
-                if (rx->exec_id == c->exec_id && !strcmp(rx->app_id, c->app_id)) kill_exec(rx);
+                if (rx->is_driver == driver && (driver || rx->exec_id == c->exec_id) &&
+                    !strcmp(rx->app_id, c->app_id))
+                    kill_exec(rx);
         } else if (c->type == CMD_APP_FINISHED) {
             bool known = false;
             for (struct finished_app *f = r->finished; f && !known; f = f->next)
@@ -584,7 +657,7 @@ static void on_wake(uv_async_t *a)
             }
             const char *app = f ? f->app_id : c->app_id;
             for (struct rexec *rx = r->execs; rx; rx = rx->next)
-                if (app && !strcmp(rx->app_id, app)) kill_exec(rx);
+                if (app && !rx->is_driver && !strcmp(rx->app_id, app)) kill_exec(rx);
             cleanup_finished(r);
         } else {
             r->stop_seen = 1;
@@ -682,6 +755,7 @@ int em_executor_runner_new(const em_executor_runner_config *cfg, em_executor_run
     r->fetch_timeout_ms = cfg->fetch_timeout_ms > 0 ? cfg->fetch_timeout_ms : 120000;
     r->kill_grace_ms = cfg->kill_grace_ms > 0 ? cfg->kill_grace_ms : EM_EXECUTOR_KILL_GRACE_MS;
     r->on_state = cfg->on_state;
+    r->on_driver_state = cfg->on_driver_state;
     r->user = cfg->user;
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->fetch_mu, NULL);
@@ -736,6 +810,44 @@ int em_executor_runner_launch(em_executor_runner *r, const em_msg_launch_executo
 void em_executor_runner_kill(em_executor_runner *r, const char *app_id, int exec_id)
 {
     post(r, CMD_KILL, NULL, app_id, exec_id);
+}
+
+int em_executor_runner_launch_driver(em_executor_runner *r, const em_msg_launch_driver *m,
+                                     const char *file_url)
+{
+    struct rexec *rx = em__calloc(1, sizeof *rx);
+    if (!rx) return em__set_error(EM_ENOMEM, "out of memory");
+    rx->r = r;
+    rx->is_driver = 1;
+    rx->exec_id = -1;
+    rx->app_id = em__strndup(m->driver_id.p, m->driver_id.len);
+    rx->hash = em__strndup(m->binary_hash.p, m->binary_hash.len);
+    rx->driver_url = m->file_url.len ? em__strndup(m->file_url.p, m->file_url.len)
+                                     : em__strdup(file_url ? file_url : "");
+    rx->cores = (int)EM_MIN(m->cores, (uint32_t)INT_MAX);
+    rx->memory_mb = m->memory_mb;
+    rx->env = em__calloc(m->env.count + 1, sizeof *rx->env);
+    rx->args = em__calloc(m->args.count + 1, sizeof *rx->args);
+    bool ok = rx->app_id && rx->hash && rx->driver_url && rx->env && rx->args;
+    size_t pos = 0;
+    em_str s;
+    while (ok && em_strlist_next(&m->env, &pos, &s)) {
+        rx->env[rx->num_env] = em__strndup(s.p, s.len);
+        ok = rx->env[rx->num_env++] != NULL;
+    }
+    pos = 0;
+    while (ok && em_strlist_next(&m->args, &pos, &s)) {
+        rx->args[rx->num_args] = em__strndup(s.p, s.len);
+        ok = rx->args[rx->num_args++] != NULL;
+    }
+    int rc = ok ? post(r, CMD_LAUNCH, rx, NULL, 0) : em__set_error(EM_ENOMEM, "out of memory");
+    if (rc) free_exec(rx);
+    return rc;
+}
+
+void em_executor_runner_kill_driver(em_executor_runner *r, const char *driver_id)
+{
+    post(r, CMD_KILL_DRIVER, NULL, driver_id, -1);
 }
 
 void em_executor_runner_app_finished(em_executor_runner *r, const char *app_id)

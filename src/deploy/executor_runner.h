@@ -1,11 +1,15 @@
-/* The worker's executor processes: get the application binary (per-worker cache by content
- * hash, fetched from the driver when absent), start it in executor mode in its own directory,
- * watch it, kill it on request, and report every state change.
+/* The worker's executor processes, and its cluster-mode driver processes (ember submit
+ * --deploy-mode cluster): get the application binary (per-worker cache by content hash,
+ * fetched from the driver, or for a driver from the master, when absent), start it (an
+ * executor in executor mode) in its own directory, watch it, kill it on request, and report
+ * every state change.
  *
  * Layout under the work directory (absolute):
  *   binaries/<hash>                 the cache: verified binaries, 0755, named by hex SHA-256
  *   <app-id>/<exec-id>/             the executor's working directory (EMBER_EXECUTOR_DIR)
  *   <app-id>/<exec-id>/stdout, stderr   its output
+ *   <driver-id>/                    a driver's working directory (its cwd), kept
+ *   <driver-id>/stdout, stderr      its output; a relaunch on the same worker appends
  * When an application finishes and its executors are gone, everything in its executor
  * directories but stdout and stderr is removed (shuffle files, scratch); the logs stay.
  *
@@ -30,6 +34,20 @@
  *   KILLED  the worker killed it (kill, application finished, runner freed).
  * Kill: SIGTERM, then SIGKILL after kill_grace_ms.
  *
+ * Driver environment (built fresh, like an executor's):
+ *   PATH, HOME, LANG              copied from the worker when set
+ *   the submitted "NAME=value" entries (LAUNCH_DRIVER.env: ember submit's EMBER_* options,
+ *   EMBER_MASTER among them), in order; then, replacing any submitted entry of the same NAME:
+ *   EMBER_DRIVER_ID, EMBER_DRIVER_HOST (the worker's registered host: executors reach the driver
+ *   there), EMBER_WORKER_ID, EMBER_AUTHENTICATE_SECRET (the worker's ember.authenticate.secret,
+ *   when set: the driver authenticates to the master and its executors with it).
+ * argv: the cached binary's path, then LAUNCH_DRIVER.args.
+ * Driver states reported (enum em_driver_state) through on_driver_state, once each, in order:
+ *   RUNNING after the spawn; then exactly one of FINISHED (exit 0), FAILED (exit_code = status
+ *   != 0, or -signal for a death the worker did not cause; the message has the stderr tail),
+ *   ERROR (never started: fetch or spawn failure; exit_code 0), KILLED (the worker killed it:
+ *   kill_driver, runner freed).
+ *
  * Thread rule: every em_executor_runner_* function is any thread (commands go to the runner's
  * loop thread), except _free (the owner's thread, never the on_state callback). on_state runs
  * on the runner's loop thread and must not block.
@@ -48,6 +66,8 @@ typedef struct em_executor_runner em_executor_runner;
 
 typedef void (*em_exec_state_fn)(void *user, const char *app_id, int exec_id, int state,
                                  int exit_code, const char *message);
+typedef void (*em_driver_state_fn)(void *user, const char *driver_id, int state, int exit_code,
+                                   const char *message);
 
 typedef struct em_executor_runner_config {
     const char *work_dir;  /* absolute, existing */
@@ -58,6 +78,7 @@ typedef struct em_executor_runner_config {
     int64_t fetch_timeout_ms; /* ember.network.timeout */
     int64_t kill_grace_ms;    /* 0 = EM_EXECUTOR_KILL_GRACE_MS */
     em_exec_state_fn on_state;
+    em_driver_state_fn on_driver_state; /* may be NULL */
     void *user;
 } em_executor_runner_config;
 
@@ -69,11 +90,19 @@ int em_executor_runner_new(const em_executor_runner_config *cfg, em_executor_run
 int em_executor_runner_launch(em_executor_runner *r, const em_msg_launch_executor *m);
 /* Kills one executor (unknown: ignored). */
 void em_executor_runner_kill(em_executor_runner *r, const char *app_id, int exec_id);
+/* Starts cluster-mode driver m->driver_id (everything copied), its binary fetched from
+ * m->file_url, or from file_url ("host:port", the master) when that is empty. A duplicate or an
+ * invalid request (id not a safe name, hash not hex SHA-256) is reported ERROR. 0, or
+ * EM_ENOMEM / EM_ESTATE (runner stopping): nothing reported then. */
+int em_executor_runner_launch_driver(em_executor_runner *r, const em_msg_launch_driver *m,
+                                     const char *file_url);
+/* Kills a driver (unknown: ignored); it is reported KILLED. */
+void em_executor_runner_kill_driver(em_executor_runner *r, const char *driver_id);
 /* Kills every executor of app_id and cleans its directories once they are gone. */
 void em_executor_runner_app_finished(em_executor_runner *r, const char *app_id);
-/* Executors known (being prepared, running or being killed). */
+/* Executors and drivers known (being prepared, running or being killed). */
 int em_executor_runner_count(em_executor_runner *r);
-/* Kills every executor (reported KILLED), waits for them (at most the grace period, then
+/* Kills every executor and driver (reported KILLED), waits for them (at most the grace period, then
  * SIGKILL), stops the thread and frees. NULL is a no-op. */
 void em_executor_runner_free(em_executor_runner *r);
 

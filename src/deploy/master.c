@@ -3,23 +3,37 @@
  * their lifecycles and the scheduling pass) behind m->mu, and the liveness check.
  *
  * Messages handled (messages.def): from workers REGISTER_WORKER, HEARTBEAT,
- * EXECUTOR_STATE_CHANGED; from drivers (app_client.c) REGISTER_APPLICATION,
- * UNREGISTER_APPLICATION. Every event runs the matching em__mstate_* call under m->mu, then
- * sends the actions it produced (LAUNCH_EXECUTOR, KILL_EXECUTOR, APPLICATION_FINISHED to
- * workers; EXECUTOR_ADDED, EXECUTOR_REMOVED, APPLICATION_REMOVED to drivers) still under the
- * lock, so the messages of one event leave in order and a connection named in the tables is
- * valid (on_close removes it under the same lock before the endpoint frees it). A closed
- * connection ends the application it registered (FINISHED) and disconnects the workers on it.
- * An unexpected message closes its connection with a WARN line.
+ * EXECUTOR_STATE_CHANGED, DRIVER_STATE_CHANGED, GET_FILE (driver binaries); from drivers
+ * (app_client.c) REGISTER_APPLICATION, UNREGISTER_APPLICATION; from ember submit
+ * (submit_client.c) SUBMIT_DRIVER, REQUEST_DRIVER_STATUS, REQUEST_KILL_DRIVER. Every event runs
+ * the matching em__mstate_* call under m->mu, then sends the actions it produced
+ * (LAUNCH_EXECUTOR, KILL_EXECUTOR, APPLICATION_FINISHED, LAUNCH_DRIVER, KILL_DRIVER to workers;
+ * EXECUTOR_ADDED, EXECUTOR_REMOVED, APPLICATION_REMOVED to drivers) still under the lock, so
+ * the messages of one event leave in order and a connection named in the tables is valid
+ * (on_close removes it under the same lock before the endpoint frees it). A closed connection
+ * ends the application it registered (FINISHED) and disconnects the workers on it. An
+ * unexpected message closes its connection with a WARN line.
+ *
+ * Cluster-mode submissions: the master keeps its own copy of each driver's binary, so that
+ * ember submit may exit once the driver is accepted and a supervised driver can be relaunched
+ * any time later. SUBMIT_DRIVER goes to the intake thread, which fetches the binary by hash
+ * from the submitting client (file_url, GET_FILE) into the master's store
+ * (<ember.local.dir>/ember-master-XXXXXX/<hash>, made at the first submission, removed at
+ * stop; a hash already there is not fetched again), offers it from the master's endpoint
+ * (em_file_serve: workers fetch drivers' binaries from the master), then adds the driver to
+ * the tables and answers SUBMIT_DRIVER_RESPONSE (ok with the driver id, or why not).
  *
  * Threads: the endpoint's loop thread runs the message and close callbacks; one timer thread
- * runs the liveness check every min(timeout / 4, 1 s) (the endpoint does not expose its loop,
- * so the timer is a thread); both take m->mu. em_master_* from any thread. Called by
- * src/deploy/daemon_run.c (`ember master`, local-cluster) and tests. Log lines: subsystem
- * "master", INFO for registrations and launches, WARN for deaths, failures and refusals.
+ * runs the liveness check (and the supervised drivers' back-off) every min(timeout / 4, 1 s)
+ * (the endpoint does not expose its loop, so the timer is a thread); the intake thread fetches
+ * submitted binaries (a blocking em_file_fetch must not run on the loop); all take m->mu for
+ * the tables. em_master_* from any thread. Called by src/deploy/daemon_run.c (`ember master`,
+ * local-cluster) and tests. Log lines: subsystem "master", INFO for registrations and launches,
+ * WARN for deaths, failures and refusals.
  */
 #include "deploy/master.h"
 
+#include "deploy/file_server.h"
 #include "net/endpoint.h"
 
 #include <errno.h>
@@ -65,6 +79,15 @@ int em_master_url_parse(const char *url, char **host, int *port)
 
 /* ---- the daemon --------------------------------------------------------------------------------
  */
+/* A SUBMIT_DRIVER waiting for the intake thread (everything copied; conn retained). */
+struct submission {
+    struct submission *next;
+    em_conn *conn;
+    em__driver_request req; /* args / env point into the arrays below */
+    char *hash, *file_url;
+    char **args, **env;
+};
+
 struct em_master {
     em_endpoint *ep;
     int port;
@@ -76,6 +99,16 @@ struct em_master {
     int timer_started;
     pthread_t timer;
     em__mstate st; /* guarded by mu */
+    /* cluster-mode submissions */
+    em_file_registry *files; /* the store's binaries, served to workers (its own mutex) */
+    char *secret, *local_dir;
+    size_t max_frame;
+    int64_t fetch_timeout_ms;
+    pthread_cond_t intake_cv;
+    pthread_t intake;
+    int intake_started;
+    struct submission *subs, *subs_tail; /* guarded by mu */
+    char *store_dir;                     /* intake thread; NULL until the first submission */
 };
 
 /* Sends one action. Under m->mu (the connection is valid while the tables name it). */
@@ -134,6 +167,32 @@ static void send_action(const em__maction *a)
     case EM_MSG_APPLICATION_REMOVED: {
         em_msg_application_removed m = {.app_id = em_str_c(a->app_id),
                                         .reason = em_str_c(a->message)};
+        rc = em_conn_send(c, a->type, &m);
+        break;
+    }
+    case EM_MSG_LAUNCH_DRIVER: {
+        const em_mdriver *d = a->driver;
+        em_str *v = em__malloc(sizeof *v * (size_t)(d->num_args + d->num_env + 1));
+        if (!v) {
+            EM_LOG(EM_LOG_ERROR, "master", "out of memory sending launch_driver");
+            return;
+        }
+        for (int i = 0; i < d->num_args; i++) v[i] = em_str_c(d->args[i]);
+        for (int i = 0; i < d->num_env; i++) v[d->num_args + i] = em_str_c(d->env[i]);
+        /* file_url empty: the worker fetches the binary from this master (its own address). */
+        em_msg_launch_driver m = {.driver_id = em_str_c(d->id),
+                                  .cores = (uint32_t)d->cores,
+                                  .memory_mb = d->memory_mb,
+                                  .binary_hash = em_str_c(d->binary_hash),
+                                  .file_url = em_str_c(""),
+                                  .args = {.count = (uint32_t)d->num_args, .items = v},
+                                  .env = {.count = (uint32_t)d->num_env, .items = v + d->num_args}};
+        rc = em_conn_send(c, a->type, &m);
+        em__free(v);
+        break;
+    }
+    case EM_MSG_KILL_DRIVER: {
+        em_msg_kill_driver m = {.driver_id = em_str_c(a->driver_id)};
         rc = em_conn_send(c, a->type, &m);
         break;
     }
@@ -232,10 +291,286 @@ static void on_register_application(em_master *m, em_conn *c, const em_msg_regis
     em__free(hash);
 }
 
+/* ---- cluster-mode drivers ---------------------------------------------------------------------
+ */
+static bool may_submit(em_conn *c)
+{
+    return em_conn_peer_role(c) == EM_ROLE_CLIENT || em_conn_peer_role(c) == EM_ROLE_DRIVER;
+}
+
+static void submission_free(struct submission *s)
+{
+    if (!s) return;
+    for (int i = 0; s->args && i < s->req.num_args; i++) em__free(s->args[i]);
+    for (int i = 0; s->env && i < s->req.num_env; i++) em__free(s->env[i]);
+    em__free(s->args);
+    em__free(s->env);
+    em__free(s->hash);
+    em__free(s->file_url);
+    em__free(s);
+}
+
+/* Copies a decoded string list into a NULL-padded array of n entries. NULL on out of memory. */
+static char **copy_strlist(const em_strlist *l, int *n)
+{
+    char **v = em__calloc((size_t)l->count + 1, sizeof *v);
+    size_t pos = 0;
+    em_str s;
+    *n = 0;
+    while (v && em_strlist_next(l, &pos, &s)) {
+        if (!(v[*n] = em__strndup(s.p, s.len))) return v; /* caller sees the NULL: ENOMEM */
+        (*n)++;
+    }
+    return v;
+}
+
+static void reply_submit(em_conn *c, int ok, const char *driver_id, const char *message)
+{
+    em_msg_submit_driver_response r = {
+        .ok = (uint8_t)ok, .driver_id = em_str_c(driver_id), .message = em_str_c(message)};
+    int rc = em_conn_send(c, EM_MSG_SUBMIT_DRIVER_RESPONSE, &r);
+    if (rc && rc != EM_ESTATE)
+        EM_LOG(EM_LOG_WARN, "master", "cannot answer the submission of %s: %s", em_conn_peer(c),
+               em_errmsg());
+}
+
+/* SUBMIT_DRIVER (loop thread): queued for the intake thread. */
+static void on_submit_driver(em_master *m, em_conn *c, const em_msg_submit_driver *r)
+{
+    if (!may_submit(c)) {
+        EM_LOG(EM_LOG_WARN, "master", "refused a driver submission from %s: not a submit client",
+               em_conn_peer(c));
+        reply_submit(c, 0, "", "only ember submit may submit a driver");
+        return;
+    }
+    struct submission *s = em__calloc(1, sizeof *s);
+    bool ok = s != NULL;
+    if (ok) {
+        s->hash = em__strndup(r->binary_hash.p, r->binary_hash.len);
+        s->file_url = em__strndup(r->file_url.p, r->file_url.len);
+        s->args = copy_strlist(&r->args, &s->req.num_args);
+        s->env = copy_strlist(&r->env, &s->req.num_env);
+        ok = s->hash && s->file_url && s->args && s->env && s->req.num_args == (int)r->args.count &&
+             s->req.num_env == (int)r->env.count;
+    }
+    if (!ok) {
+        submission_free(s);
+        reply_submit(c, 0, "", "the master is out of memory");
+        return;
+    }
+    s->req.cores = (int)EM_MIN(r->cores, (uint32_t)INT32_MAX);
+    s->req.memory_mb = r->memory_mb;
+    s->req.supervise = r->supervise != 0;
+    s->req.binary_hash = s->hash;
+    s->req.args = (const char *const *)s->args;
+    s->req.env = (const char *const *)s->env;
+    em_conn_retain(c);
+    s->conn = c;
+    EM_LOG(EM_LOG_INFO, "master", "driver submission from %s: binary %s served at %s",
+           em_conn_peer(c), s->hash, s->file_url);
+    pthread_mutex_lock(&m->mu);
+    if (m->stopping) {
+        pthread_mutex_unlock(&m->mu);
+        reply_submit(c, 0, "", "the master is stopping");
+        em_conn_release(c);
+        s->conn = NULL;
+        submission_free(s);
+        return;
+    }
+    if (m->subs_tail)
+        m->subs_tail->next = s;
+    else
+        m->subs = s;
+    m->subs_tail = s;
+    pthread_cond_signal(&m->intake_cv);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* The store directory, made at the first submission. Intake thread. */
+static int ensure_store(em_master *m)
+{
+    if (m->store_dir) return 0;
+    const char *base = m->local_dir && *m->local_dir ? m->local_dir : "/tmp";
+    int rc = em__mkdirs(base);
+    if (rc) return em__error_context(rc, "master's binary store under ember.local.dir");
+    em_buf b = EM_BUF_INIT;
+    rc = em_buf_printf(&b, "%s/ember-master-XXXXXX%c", base, '\0');
+    if (rc) return rc;
+    if (!mkdtemp((char *)b.data)) {
+        int e = errno;
+        em_buf_free(&b);
+        return em__set_error(-e, "cannot create the master's binary store in %s: %s", base,
+                             strerror(e));
+    }
+    m->store_dir = (char *)b.data;
+    EM_LOG(EM_LOG_INFO, "master", "drivers' binaries are kept in %s", m->store_dir);
+    return 0;
+}
+
+/* The binary of s in the store and the registry: 0, or an error with a message. Intake
+ * thread, without m->mu (the fetch blocks). */
+static int take_binary(em_master *m, struct submission *s)
+{
+    if (!em_file_hash_valid(s->hash))
+        return em__set_error(EM_EINVAL, "binary hash '%s' is not a hex SHA-256", s->hash);
+    char *path = NULL;
+    if (em_file_registry_lookup(m->files, s->hash, &path, NULL) == 0) {
+        em__free(path);
+        return 0;
+    }
+    int rc = ensure_store(m);
+    if (rc) return rc;
+    em_buf dest = EM_BUF_INIT;
+    rc = em_buf_printf(&dest, "%s/%s%c", m->store_dir, s->hash, '\0');
+    if (rc) return rc;
+    em_file_fetch_opts o = {.secret = m->secret,
+                            .max_frame = m->max_frame,
+                            .timeout_ms = m->fetch_timeout_ms,
+                            .app_id = ""};
+    uint64_t size = 0;
+    int64_t t0 = em__now_ms();
+    rc = em_file_fetch(&o, s->file_url, s->hash, (const char *)dest.data, &size);
+    if (rc) {
+        rc = em__error_context(rc, "cannot get the binary from ember submit at %s", s->file_url);
+    } else {
+        char hex[EM_FILE_HASH_HEX];
+        rc = em_file_registry_add(m->files, (const char *)dest.data, hex);
+        if (!rc && strcmp(hex, s->hash))
+            rc =
+                em__set_error(EM_ECORRUPT, "binary %s changed in the store (now %s)", s->hash, hex);
+        if (!rc)
+            EM_LOG(EM_LOG_INFO, "master", "fetched binary %s (%llu bytes) from %s in %lld ms",
+                   s->hash, (unsigned long long)size, s->file_url, (long long)(em__now_ms() - t0));
+    }
+    em_buf_free(&dest);
+    return rc;
+}
+
+static void *intake_main(void *arg)
+{
+    em_master *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stopping) {
+        struct submission *s = m->subs;
+        if (!s) {
+            pthread_cond_wait(&m->intake_cv, &m->mu);
+            continue;
+        }
+        m->subs = s->next;
+        if (!m->subs) m->subs_tail = NULL;
+        pthread_mutex_unlock(&m->mu);
+        int rc = take_binary(m, s);
+        char why[1024];
+        snprintf(why, sizeof why, "%s", rc ? em_errmsg() : "");
+        pthread_mutex_lock(&m->mu);
+        em_mdriver *d = NULL;
+        if (!rc) {
+            rc = em__mstate_submit_driver(&m->st, &s->req, em__now_ms(), em__wall_ms(), &d);
+            if (rc) snprintf(why, sizeof why, "%s", em_errmsg());
+        }
+        if (rc) {
+            EM_LOG(EM_LOG_WARN, "master", "refused the driver submitted by %s: %s",
+                   em_conn_peer(s->conn), why);
+            reply_submit(s->conn, 0, "", why);
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof msg, "driver %s accepted: %d cores, %llu MiB%s", d->id, d->cores,
+                     (unsigned long long)d->memory_mb, d->supervise ? ", supervised" : "");
+            reply_submit(s->conn, 1, d->id, msg);
+        }
+        flush_actions(m);
+        em_conn_release(s->conn);
+        s->conn = NULL;
+        submission_free(s);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+static void on_driver_status(em_master *m, em_conn *c, const em_str *id_view)
+{
+    char *id = em__strndup(id_view->p, id_view->len);
+    if (!id) return;
+    em_msg_driver_status r = {.driver_id = em_str_c(id)};
+    pthread_mutex_lock(&m->mu);
+    em_mdriver *d = may_submit(c) ? em__mstate_find_driver(&m->st, id) : NULL;
+    char msg[1024] = "";
+    if (d) {
+        r.found = 1;
+        r.state = (uint8_t)d->state;
+        r.worker_id = em_str_c(d->worker_id);
+        r.exit_code = d->exit_code;
+        snprintf(msg, sizeof msg, "%s", d->message ? d->message : "");
+    } else {
+        snprintf(msg, sizeof msg, "no driver %s on this master", id);
+    }
+    r.message = em_str_c(msg);
+    em_conn_send(c, EM_MSG_DRIVER_STATUS, &r);
+    pthread_mutex_unlock(&m->mu);
+    em__free(id);
+}
+
+static void on_kill_driver(em_master *m, em_conn *c, const em_str *id_view)
+{
+    char *id = em__strndup(id_view->p, id_view->len);
+    if (!id) return;
+    pthread_mutex_lock(&m->mu);
+    int rc = may_submit(c) ? em__mstate_kill_driver(&m->st, id, em__now_ms())
+                           : em__set_error(EM_EACCES, "only ember submit may kill a driver");
+    char msg[1024];
+    if (rc < 0) {
+        snprintf(msg, sizeof msg, "%s", em_errmsg());
+        EM_LOG(EM_LOG_WARN, "master", "kill of driver %s asked by %s refused: %s", id,
+               em_conn_peer(c), msg);
+    } else {
+        snprintf(msg, sizeof msg, rc ? "driver %s killed" : "kill of driver %s requested", id);
+    }
+    em_msg_kill_driver_response r = {
+        .ok = rc >= 0, .driver_id = em_str_c(id), .message = em_str_c(msg)};
+    em_conn_send(c, EM_MSG_KILL_DRIVER_RESPONSE, &r);
+    flush_actions(m);
+    pthread_mutex_unlock(&m->mu);
+    em__free(id);
+}
+
+static void on_driver_state(em_master *m, em_conn *c, const em_msg_driver_state_changed *e)
+{
+    char *id = em__strndup(e->driver_id.p, e->driver_id.len);
+    char *text = em__strndup(e->message.p, e->message.len);
+    if (id && text) {
+        pthread_mutex_lock(&m->mu);
+        int rc = em__mstate_driver_state(&m->st, c, id, e->state, e->exit_code, text, em__now_ms());
+        if (rc == EM_ENOENT)
+            EM_LOG(EM_LOG_DEBUG, "master", "ignored: %s", em_errmsg());
+        else if (rc)
+            EM_LOG(EM_LOG_WARN, "master", "ignored driver state from %s: %s", em_conn_peer(c),
+                   em_errmsg());
+        flush_actions(m);
+        pthread_mutex_unlock(&m->mu);
+    }
+    em__free(id);
+    em__free(text);
+}
+
 static void on_message(em_conn *c, const em_msg *msg, void *user)
 {
     em_master *m = user;
     switch (msg->type) {
+    case EM_MSG_SUBMIT_DRIVER:
+        on_submit_driver(m, c, &msg->u.submit_driver);
+        return;
+    case EM_MSG_REQUEST_DRIVER_STATUS:
+        on_driver_status(m, c, &msg->u.request_driver_status.driver_id);
+        return;
+    case EM_MSG_REQUEST_KILL_DRIVER:
+        on_kill_driver(m, c, &msg->u.request_kill_driver.driver_id);
+        return;
+    case EM_MSG_DRIVER_STATE_CHANGED:
+        on_driver_state(m, c, &msg->u.driver_state_changed);
+        return;
+    case EM_MSG_GET_FILE:
+        em_file_serve(m->files, c, &msg->u.get_file);
+        return;
     case EM_MSG_REGISTER_WORKER:
         on_register_worker(m, c, &msg->u.register_worker);
         return;
@@ -345,6 +680,12 @@ int em_master_start(const em_conf *conf, const char *host, int port, em_master *
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&m->intake_cv, NULL);
+    const char *secret = em_conf_get_str(conf, "ember.authenticate.secret");
+    m->secret = em__strdup(secret ? secret : "");
+    m->local_dir = em__strdup(em_conf_get_str(conf, "ember.local.dir"));
+    m->max_frame = (size_t)em_conf_get_bytes(conf, "ember.rpc.message.maxSize");
+    m->fetch_timeout_ms = em_conf_get_ms(conf, "ember.network.timeout");
     em_endpoint_config cfg = {
         .role = EM_ROLE_MASTER,
         .secret = em_conf_get_str(conf, "ember.authenticate.secret"),
@@ -353,7 +694,9 @@ int em_master_start(const em_conf *conf, const char *host, int port, em_master *
         .on_close = on_close,
         .user = m,
     };
-    int rc = em_endpoint_new(&cfg, &m->ep);
+    int rc = m->secret && m->local_dir ? em_file_registry_new(&m->files)
+                                       : em__set_error(EM_ENOMEM, "out of memory");
+    if (!rc) rc = em_endpoint_new(&cfg, &m->ep);
     if (!rc) {
         rc = em_endpoint_listen(m->ep, host, port, &m->port);
         if (rc) rc = em__error_context(rc, "master cannot listen on %s:%d", host, port);
@@ -370,6 +713,11 @@ int em_master_start(const em_conf *conf, const char *host, int port, em_master *
         rc = -pthread_create(&m->timer, NULL, timer_main, m);
         m->timer_started = rc == 0;
         if (rc) em__set_error(rc, "cannot start the master's timer thread");
+    }
+    if (!rc) {
+        rc = -pthread_create(&m->intake, NULL, intake_main, m);
+        m->intake_started = rc == 0;
+        if (rc) em__set_error(rc, "cannot start the master's intake thread");
     }
     if (rc) {
         em_master_stop(m);
@@ -408,6 +756,16 @@ int em_master_worker_info(em_master *m, const char *id, em_mworker *out)
     return w ? 0 : em__set_error(EM_ENOENT, "no worker %s", id);
 }
 
+int em_master_driver_count(em_master *m, int state)
+{
+    int n = 0;
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->st.ndrivers; i++)
+        if (!state || m->st.drivers[i]->state == state) n++;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
 int em_master_app_count(em_master *m, int state)
 {
     int n = 0;
@@ -421,17 +779,32 @@ int em_master_app_count(em_master *m, int state)
 void em_master_stop(em_master *m)
 {
     if (!m) return;
-    if (m->timer_started) {
-        pthread_mutex_lock(&m->mu);
-        m->stopping = 1;
-        pthread_cond_signal(&m->cv);
-        pthread_mutex_unlock(&m->mu);
-        pthread_join(m->timer, NULL);
+    pthread_mutex_lock(&m->mu);
+    m->stopping = 1;
+    pthread_cond_signal(&m->cv);
+    pthread_cond_signal(&m->intake_cv);
+    pthread_mutex_unlock(&m->mu);
+    if (m->timer_started) pthread_join(m->timer, NULL);
+    if (m->intake_started) pthread_join(m->intake, NULL); /* waits for a fetch under way */
+    while (m->subs) {                                     /* never answered: the master stops */
+        struct submission *s = m->subs;
+        m->subs = s->next;
+        em_conn_release(s->conn);
+        submission_free(s);
     }
     em_endpoint_free(m->ep); /* on_close runs for every connection, under m->mu */
     em__mstate_free(&m->st);
+    em_file_registry_free(m->files);
+    if (m->store_dir) {
+        int rc = em__rmtree(m->store_dir);
+        if (rc) EM_LOG(EM_LOG_WARN, "master", "cannot remove %s: %s", m->store_dir, em_errmsg());
+    }
     pthread_cond_destroy(&m->cv);
+    pthread_cond_destroy(&m->intake_cv);
     pthread_mutex_destroy(&m->mu);
+    em__free(m->store_dir);
+    em__free(m->secret);
+    em__free(m->local_dir);
     em__free(m->url);
     em__free(m);
 }

@@ -28,7 +28,9 @@ typedef struct em_master em_master;
 
 /* Creates a master listening on host:port (port 0 = ephemeral) with the options of conf
  * (ember.worker.timeout, ember.deploy.spreadOut, ember.authenticate.secret,
- * ember.rpc.message.maxSize), and starts its loop and timer threads. conf is read here only.
+ * ember.rpc.message.maxSize; ember.local.dir for the store of drivers' binaries and
+ * ember.network.timeout for fetching them), and starts its loop, timer and intake threads.
+ * conf is read here only.
  * 0 or an error with a message naming the address. */
 int em_master_start(const em_conf *conf, const char *host, int port, em_master **out);
 /* The port actually bound. */
@@ -40,7 +42,11 @@ int em_master_worker_count(em_master *m, int state);
 int em_master_worker_info(em_master *m, const char *id, em_mworker *out);
 /* Applications in state (EM_APP_*), or all (live and retained ended ones) for state 0. */
 int em_master_app_count(em_master *m, int state);
-/* Stops the threads and frees everything. NULL is a no-op. Not from a callback. */
+/* Cluster-mode drivers in state (EM_DRIVER_*), or all (live and retained ended) for state 0. */
+int em_master_driver_count(em_master *m, int state);
+/* Stops the threads (waiting for a binary fetch under way, at most ember.network.timeout),
+ * removes the store of drivers' binaries and frees everything. NULL is a no-op. Not from a
+ * callback. */
 void em_master_stop(em_master *m);
 
 #endif

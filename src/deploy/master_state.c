@@ -55,9 +55,15 @@
  * usable workers are ALIVE, connected, with room for one executor (and, in the one-executor-
  * per-worker mode of executor_cores = 0, no live executor of that application), sorted by
  * free cores, most first; em__place_executors decides (ember.deploy.spreadOut).
+ *
+ * Cluster-mode drivers (ember submit --deploy-mode cluster) live in the same state, in
+ * master_drivers.c (their lifecycle is drawn there): they hold cores and memory of the worker
+ * they run on, are placed before executors in each scheduling pass, and share the worker
+ * events above (death: relaunch or ERROR; return: KILL_DRIVER for the ones it may still run).
  */
 #include "deploy/master_state.h"
 
+#include "deploy/master_state_int.h"
 #include "deploy/placement.h"
 #include "net/proto.h"
 
@@ -78,6 +84,13 @@ const char *em_app_state_name(int state)
 {
     static const char *const names[] = {"?", "WAITING", "RUNNING", "FINISHED", "FAILED", "KILLED"};
     return state >= 1 && state <= 5 ? names[state] : "?";
+}
+
+const char *em_driver_state_name(int state)
+{
+    static const char *const names[] = {"?",           "SUBMITTED", "RUNNING", "FINISHED",
+                                        "RELAUNCHING", "KILLED",    "FAILED",  "ERROR"};
+    return state >= 1 && state <= 7 ? names[state] : "?";
 }
 
 /* ---- the worker table ------------------------------------------------------------------------ */
@@ -191,6 +204,7 @@ void em__mworkers_free(em__mworkers *t)
 static void action_clear(em__maction *a)
 {
     em__free(a->app_id);
+    em__free(a->driver_id);
     em__free(a->worker_id);
     em__free(a->host);
     em__free(a->message);
@@ -211,8 +225,7 @@ em__maction *em__mstate_take_actions(em__mstate *st, size_t *n)
     return v;
 }
 
-/* Queues a (fields copied; strings may be NULL). conn NULL: nobody to tell, dropped. */
-static void push(em__mstate *st, const em__maction *a)
+void em__mstate_push(em__mstate *st, const em__maction *a)
 {
     if (!a->conn) return;
     if (st->nout == st->capout) {
@@ -225,11 +238,12 @@ static void push(em__mstate *st, const em__maction *a)
     em__maction *d = &st->out[st->nout];
     *d = *a;
     d->app_id = a->app_id ? em__strdup(a->app_id) : NULL;
+    d->driver_id = a->driver_id ? em__strdup(a->driver_id) : NULL;
     d->worker_id = a->worker_id ? em__strdup(a->worker_id) : NULL;
     d->host = a->host ? em__strdup(a->host) : NULL;
     d->message = a->message ? em__strdup(a->message) : NULL;
-    if ((a->app_id && !d->app_id) || (a->worker_id && !d->worker_id) || (a->host && !d->host) ||
-        (a->message && !d->message)) {
+    if ((a->app_id && !d->app_id) || (a->driver_id && !d->driver_id) ||
+        (a->worker_id && !d->worker_id) || (a->host && !d->host) || (a->message && !d->message)) {
         action_clear(d);
         goto oom;
     }
@@ -269,6 +283,7 @@ void em__mstate_free(em__mstate *st)
     em__mworkers_free(&st->workers);
     for (size_t i = 0; i < st->napps; i++) app_free(st->apps[i]);
     em__free(st->apps);
+    em__mstate_drivers_free(st);
     em__mactions_free(st->out, st->nout);
     memset(st, 0, sizeof *st);
 }
@@ -306,13 +321,13 @@ static void remove_exec(em__mstate *st, em_mapp *a, size_t i, int state, int exi
     }
     a->cores_granted -= e->cores;
     if (tell)
-        push(st, &(em__maction){.type = EM_MSG_EXECUTOR_REMOVED,
-                                .conn = a->conn,
-                                .app_id = a->id,
-                                .exec_id = e->exec_id,
-                                .state = state,
-                                .exit_code = exit_code,
-                                .message = (char *)message});
+        em__mstate_push(st, &(em__maction){.type = EM_MSG_EXECUTOR_REMOVED,
+                                           .conn = a->conn,
+                                           .app_id = a->id,
+                                           .exec_id = e->exec_id,
+                                           .state = state,
+                                           .exit_code = exit_code,
+                                           .message = (char *)message});
     em__free(e->worker_id);
     memmove(e, e + 1, (a->nexecs - i - 1) * sizeof *e);
     a->nexecs--;
@@ -328,14 +343,15 @@ static void end_app(em__mstate *st, em_mapp *a, int state, const char *reason, b
     for (size_t i = 0; i < st->workers.n; i++) {
         em_mworker *w = &st->workers.v[i];
         if (w->state == EM_WORKER_ALIVE && w->connected)
-            push(st, &(em__maction){
-                         .type = EM_MSG_APPLICATION_FINISHED, .conn = w->conn, .app_id = a->id});
+            em__mstate_push(st, &(em__maction){.type = EM_MSG_APPLICATION_FINISHED,
+                                               .conn = w->conn,
+                                               .app_id = a->id});
     }
     if (tell_driver)
-        push(st, &(em__maction){.type = EM_MSG_APPLICATION_REMOVED,
-                                .conn = a->conn,
-                                .app_id = a->id,
-                                .message = (char *)reason});
+        em__mstate_push(st, &(em__maction){.type = EM_MSG_APPLICATION_REMOVED,
+                                           .conn = a->conn,
+                                           .app_id = a->id,
+                                           .message = (char *)reason});
     EM_LOG(state == EM_APP_FINISHED ? EM_LOG_INFO : EM_LOG_WARN, "master",
            "application %s (%s) %s: %s", a->id, a->name, em_app_state_name(state), reason);
     a->state = state;
@@ -540,39 +556,52 @@ int em__mstate_register_worker(em__mstate *st, const char *id, const char *host,
     if (rc < 0) return rc;
     em_mworker *w = em__mworkers_find(&st->workers, id);
     for (size_t k = 0; k < w->nlost; k++) {
+        if (w->lost[k].driver) {
+            EM_LOG(EM_LOG_INFO, "master",
+                   "worker %s is back: telling it to kill driver %s, lost at its death", id,
+                   w->lost[k].app_id);
+            em__mstate_push(st, &(em__maction){.type = EM_MSG_KILL_DRIVER,
+                                               .conn = conn,
+                                               .driver_id = w->lost[k].app_id});
+            continue;
+        }
         EM_LOG(EM_LOG_INFO, "master",
                "worker %s is back: telling it to kill executor %d of %s, lost at its death", id,
                w->lost[k].exec_id, w->lost[k].app_id);
-        push(st, &(em__maction){.type = EM_MSG_KILL_EXECUTOR,
-                                .conn = conn,
-                                .app_id = w->lost[k].app_id,
-                                .exec_id = w->lost[k].exec_id});
+        em__mstate_push(st, &(em__maction){.type = EM_MSG_KILL_EXECUTOR,
+                                           .conn = conn,
+                                           .app_id = w->lost[k].app_id,
+                                           .exec_id = w->lost[k].exec_id});
     }
     free_lost(w);
+    em__mstate_drivers_worker_back(st, w);
     em__mstate_schedule(st, now_ms);
     return rc;
 }
 
-/* Remembers executor (app_id, exec_id) on dead worker w. */
-static void remember_lost(em_mworker *w, const char *app_id, int exec_id)
+void em__mworker_remember_lost(em_mworker *w, const char *app_id, int exec_id, bool driver)
 {
     em_mlost_exec *v = em__realloc(w->lost, (w->nlost + 1) * sizeof *v);
     char *id = em__strdup(app_id);
     if (!v || !id) {
         if (v) w->lost = v;
         em__free(id);
-        EM_LOG(EM_LOG_ERROR, "master", "out of memory remembering lost executor %d of %s", exec_id,
-               app_id);
+        EM_LOG(EM_LOG_ERROR, "master", "out of memory remembering lost %s %d of %s",
+               driver ? "driver" : "executor", exec_id, app_id);
         return;
     }
     w->lost = v;
-    w->lost[w->nlost++] = (em_mlost_exec){id, exec_id};
+    w->lost[w->nlost++] = (em_mlost_exec){id, exec_id, driver};
 }
 
 int em__mstate_check(em__mstate *st, int64_t now_ms, int64_t timeout_ms)
 {
     int died = em__mworkers_check(&st->workers, now_ms, timeout_ms);
-    if (!died) return 0;
+    if (!died) {
+        if (em__mstate_drivers_due(st, now_ms)) em__mstate_schedule(st, now_ms);
+        return 0;
+    }
+    em__mstate_drivers_worker_died(st, now_ms);
     for (size_t i = 0; i < st->napps; i++) {
         em_mapp *a = st->apps[i];
         for (size_t k = 0; k < a->nexecs;) {
@@ -586,7 +615,7 @@ int em__mstate_check(em__mstate *st, int64_t now_ms, int64_t timeout_ms)
                      w->host, (long long)(now_ms - w->last_seen_ms));
             EM_LOG(EM_LOG_WARN, "master", "executor %d of %s LOST: %s", a->execs[k].exec_id, a->id,
                    msg);
-            remember_lost(w, a->id, a->execs[k].exec_id);
+            em__mworker_remember_lost(w, a->id, a->execs[k].exec_id, false);
             remove_exec(st, a, k, EM_EXEC_LOST, 0, msg, true);
         }
     }
@@ -624,21 +653,21 @@ static void launch(em__mstate *st, em_mapp *a, em_mworker *w, int cores, int64_t
     EM_LOG(EM_LOG_INFO, "master",
            "launching executor %d of %s on worker %s (%s): %d cores, %llu MiB", e->exec_id, a->id,
            w->id, w->host, cores, (unsigned long long)e->memory_mb);
-    push(st, &(em__maction){.type = EM_MSG_LAUNCH_EXECUTOR,
-                            .conn = w->conn,
-                            .app = a,
-                            .app_id = a->id,
-                            .exec_id = e->exec_id,
-                            .cores = cores,
-                            .memory_mb = e->memory_mb});
-    push(st, &(em__maction){.type = EM_MSG_EXECUTOR_ADDED,
-                            .conn = a->conn,
-                            .app_id = a->id,
-                            .exec_id = e->exec_id,
-                            .cores = cores,
-                            .memory_mb = e->memory_mb,
-                            .worker_id = w->id,
-                            .host = w->host});
+    em__mstate_push(st, &(em__maction){.type = EM_MSG_LAUNCH_EXECUTOR,
+                                       .conn = w->conn,
+                                       .app = a,
+                                       .app_id = a->id,
+                                       .exec_id = e->exec_id,
+                                       .cores = cores,
+                                       .memory_mb = e->memory_mb});
+    em__mstate_push(st, &(em__maction){.type = EM_MSG_EXECUTOR_ADDED,
+                                       .conn = a->conn,
+                                       .app_id = a->id,
+                                       .exec_id = e->exec_id,
+                                       .cores = cores,
+                                       .memory_mb = e->memory_mb,
+                                       .worker_id = w->id,
+                                       .host = w->host});
     return;
 oom:
     EM_LOG(EM_LOG_ERROR, "master", "out of memory launching an executor of %s", a->id);
@@ -690,6 +719,7 @@ static void schedule_app(em__mstate *st, em_mapp *a, size_t *idx, em__place_work
 void em__mstate_schedule(em__mstate *st, int64_t now_ms)
 {
     if (!st->workers.n) return;
+    em__mstate_schedule_drivers(st, now_ms); /* drivers first, as Spark's master */
     size_t n = st->workers.n;
     size_t *idx = em__malloc(n * sizeof *idx);
     em__place_worker *pw = em__malloc(n * sizeof *pw);

@@ -37,20 +37,22 @@ enum em_app_state {
     EM_APP_FAILED = 4,   /* removed by the master: executors failed too often */
     EM_APP_KILLED = 5,   /* removed by an operator (reserved) */
 };
-/* Cluster-mode driver states (Spark's DriverState), on the wire in DRIVER_STATE_CHANGED.
- * Declared for the protocol; the master does not run drivers yet. */
+/* Cluster-mode driver states (Spark's DriverState), on the wire in DRIVER_STATE_CHANGED (a
+ * worker reports RUNNING, FINISHED, FAILED, KILLED or ERROR) and DRIVER_STATUS. The lifecycle
+ * is drawn in master_drivers.c. */
 enum em_driver_state {
-    EM_DRIVER_SUBMITTED = 1,
-    EM_DRIVER_RUNNING = 2,
-    EM_DRIVER_FINISHED = 3,
-    EM_DRIVER_RELAUNCHING = 4,
-    EM_DRIVER_KILLED = 5,
-    EM_DRIVER_FAILED = 6,
-    EM_DRIVER_ERROR = 7,
+    EM_DRIVER_SUBMITTED = 1,   /* accepted; waiting for a worker, or launched and not yet up */
+    EM_DRIVER_RUNNING = 2,     /* the process runs */
+    EM_DRIVER_FINISHED = 3,    /* exited with status 0 */
+    EM_DRIVER_RELAUNCHING = 4, /* supervised: failed or lost its worker; launched again soon */
+    EM_DRIVER_KILLED = 5,      /* killed on request (ember submit --kill) */
+    EM_DRIVER_FAILED = 6,      /* exited non-zero or died on a signal: exit_code status / -sig */
+    EM_DRIVER_ERROR = 7,       /* could not start (fetch, spawn), or its worker was lost */
 };
 /* "RUNNING", "EXITED", ... ("?" for another value). */
 const char *em_exec_state_name(int state);
 const char *em_app_state_name(int state);
+const char *em_driver_state_name(int state);
 
 /* Spark's spark.deploy.maxExecutorRetries: abnormal executor ends an application may have in a
  * row before it gets no more executors (and fails once none of its executors runs). */
@@ -60,15 +62,23 @@ const char *em_app_state_name(int state);
 #define EM_MASTER_EXECUTOR_STABLE_MS 10000
 /* Finished applications kept in the table for inspection (oldest dropped first). */
 #define EM_MASTER_RETAINED_APPS 200
+/* Ended cluster-mode drivers kept for ember submit --status (oldest dropped first). */
+#define EM_MASTER_RETAINED_DRIVERS 200
+/* Supervised drivers (ember submit --supervise) are launched again after a failure with a
+ * back-off doubling from MIN to MAX; a driver that had run STABLE ms starts again at MIN. */
+#define EM_MASTER_DRIVER_BACKOFF_MIN_MS 1000
+#define EM_MASTER_DRIVER_BACKOFF_MAX_MS 60000
+#define EM_MASTER_DRIVER_STABLE_MS      10000
 
 /* ---- the worker table ------------------------------------------------------------------------ */
 enum em_worker_state { EM_WORKER_ALIVE = 1, EM_WORKER_DEAD = 2 };
 
-/* An executor the master removed when its worker was declared DEAD: if that worker comes back,
- * the process may still run and is told to die. */
+/* An executor (or a cluster-mode driver) the master removed when its worker was declared DEAD:
+ * if that worker comes back, the process may still run and is told to die. */
 typedef struct em_mlost_exec {
-    char *app_id;
-    int exec_id;
+    char *app_id; /* the application's id, or the driver's id when driver is set */
+    int exec_id;  /* -1 for a driver */
+    bool driver;
 } em_mlost_exec;
 
 typedef struct em_mworker {
@@ -150,13 +160,50 @@ typedef struct em_mapp {
     char *end_reason; /* why it ended, NULL while live */
 } em_mapp;
 
+/* ---- cluster-mode drivers ------------------------------------------------------------------ */
+/* What ember submit --deploy-mode cluster asks for (SUBMIT_DRIVER). Strings are copied. */
+typedef struct em__driver_request {
+    int cores;               /* >= 1 (ember.driver.cores) */
+    uint64_t memory_mb;      /* >= 1 (ember.driver.memory) */
+    bool supervise;          /* ember.driver.supervise */
+    const char *binary_hash; /* hex SHA-256 of the binary, in the master's store */
+    const char *const *args; /* the program's arguments (argv[1..]) */
+    int num_args;
+    const char *const *env; /* "NAME=value" entries of its environment (EMBER_* options) */
+    int num_env;
+} em__driver_request;
+
+typedef struct em_mdriver {
+    char *id, *name, *binary_hash; /* name: EMBER_APP_NAME of env, else "ember-app" (logs) */
+    char **args, **env;
+    int num_args, num_env;
+    int cores;
+    uint64_t memory_mb;
+    bool supervise;
+    int state;        /* enum em_driver_state */
+    char *worker_id;  /* the worker it runs on or last ran on; NULL before its first launch */
+    bool placed;      /* launched on worker_id and not ended: holds its cores and memory */
+    bool kill_wanted; /* ember submit --kill asked; KILL_DRIVER sent (again at re-registration) */
+    int launches;     /* LAUNCH_DRIVER sent, in all */
+    int failures;     /* failed launches in a row (the back-off's exponent) */
+    int exit_code;    /* of the last run: status, or minus the signal */
+    char *message;    /* the last report (worker's words) or the master's reason */
+    int64_t submit_ms, launch_ms, running_ms, end_ms;
+    int64_t relaunch_at_ms; /* RELAUNCHING: not launched before this time */
+    char *avoid_worker;     /* not relaunched there before avoid_until_ms (it was stopping) */
+    int64_t avoid_until_ms;
+} em_mdriver;
+
 /* Something the daemon must send, in order. conn NULL: nobody to tell (skip). */
 typedef struct em__maction {
-    int type;           /* EM_MSG_LAUNCH_EXECUTOR, _EXECUTOR_ADDED, _EXECUTOR_REMOVED,
-                           _KILL_EXECUTOR, _APPLICATION_FINISHED or _APPLICATION_REMOVED */
-    void *conn;         /* destination */
-    const em_mapp *app; /* LAUNCH_EXECUTOR: the application (borrowed) */
+    int type;                 /* EM_MSG_LAUNCH_EXECUTOR, _EXECUTOR_ADDED, _EXECUTOR_REMOVED,
+                                 _KILL_EXECUTOR, _APPLICATION_FINISHED, _APPLICATION_REMOVED,
+                                 _LAUNCH_DRIVER or _KILL_DRIVER */
+    void *conn;               /* destination */
+    const em_mapp *app;       /* LAUNCH_EXECUTOR: the application (borrowed) */
+    const em_mdriver *driver; /* LAUNCH_DRIVER: the driver (borrowed) */
     char *app_id;
+    char *driver_id; /* LAUNCH_DRIVER, KILL_DRIVER */
     int exec_id, cores, state, exit_code;
     uint64_t memory_mb;
     char *worker_id, *host; /* EXECUTOR_ADDED */
@@ -172,7 +219,10 @@ typedef struct em__mstate {
     int max_executor_retries; /* EM_MASTER_MAX_EXECUTOR_RETRIES unless a test sets it */
     em__maction *out;         /* the outbox */
     size_t nout, capout;
-    int oom; /* an action could not be queued for lack of memory (logged) */
+    int oom;              /* an action could not be queued for lack of memory (logged) */
+    em_mdriver **drivers; /* cluster-mode drivers, live and retained ended ones, by submission */
+    size_t ndrivers, capdrivers;
+    int next_driver_number;
 } em__mstate;
 
 /* An empty state. */
@@ -184,7 +234,9 @@ void em__mstate_free(em__mstate *st);
 int em__mstate_register_worker(em__mstate *st, const char *id, const char *host, int port,
                                int cores, uint64_t memory_mb, void *conn, int64_t now_ms);
 /* The liveness check (em__mworkers_check); the executors of workers that died are removed as
- * LOST (drivers told), then the freed demand is scheduled elsewhere. Returns how many died. */
+ * LOST (drivers told), their cluster-mode drivers relaunched (supervised) or ended ERROR, then
+ * the freed demand is scheduled elsewhere. Also the timer of supervised drivers' back-off: a
+ * RELAUNCHING driver whose time has come is placed here. Returns how many died. */
 int em__mstate_check(em__mstate *st, int64_t now_ms, int64_t timeout_ms);
 /* A connection closed: workers on it are disconnected (they live until the timeout), and an
  * application whose driver it was ends as FINISHED. */
@@ -207,13 +259,38 @@ int em__mstate_unregister_app(em__mstate *st, const char *app_id, void *from, in
  * connection), EM_EINVAL (a state a worker cannot report). */
 int em__mstate_executor_state(em__mstate *st, void *from, const char *app_id, int exec_id,
                               int state, int exit_code, const char *message, int64_t now_ms);
-/* One scheduling pass: every live application short of cores, in registration order, gets
- * executors on ALIVE connected workers with room (placement.h; workers with the most free cores
- * first). Called by the functions above; exposed for tests. */
+/* One scheduling pass: first every driver waiting for a worker (SUBMITTED, or RELAUNCHING past
+ * its back-off), in submission order, on the ALIVE connected worker with room that has the most
+ * free cores (then memory; then registration order); then every live application short of
+ * cores, in registration order, gets executors on ALIVE connected workers with room
+ * (placement.h; workers with the most free cores first). Called by the functions above;
+ * exposed for tests. */
 void em__mstate_schedule(em__mstate *st, int64_t now_ms);
 
 em_mapp *em__mstate_find_app(em__mstate *st, const char *app_id);
 em_mexec *em__mapp_find_exec(em_mapp *a, int exec_id);
+
+/* ---- cluster-mode drivers (master_drivers.c, lifecycle drawn there) ----------------------- */
+/* Accepts a driver with the id "driver-YYYYMMDDHHMMSS-NNNN" (wall_ms as for applications) in
+ * state SUBMITTED, and schedules (drivers are placed before executors). 0 with *out set, or
+ * EM_EINVAL (bad request; message says what), EM_ENOMEM. */
+int em__mstate_submit_driver(em__mstate *st, const em__driver_request *req, int64_t now_ms,
+                             int64_t wall_ms, em_mdriver **out);
+/* A worker reports a driver's state (DRIVER_STATE_CHANGED) from connection from: RUNNING, or an
+ * end (FINISHED, FAILED, KILLED, ERROR) that frees its resources and ends it, or relaunches it
+ * when supervised (FAILED; KILLED that nobody asked for, e.g. its worker stopping). 0,
+ * EM_ENOENT (unknown, ended or not launched driver: ignored), EM_EACCES (not from the
+ * connection of the worker it runs on), EM_EINVAL (a state a worker cannot report). */
+int em__mstate_driver_state(em__mstate *st, void *from, const char *driver_id, int state,
+                            int exit_code, const char *message, int64_t now_ms);
+/* ember submit --kill: a driver waiting for a worker (SUBMITTED, RELAUNCHING) ends KILLED at
+ * once (returns 1); a launched one is sent KILL_DRIVER and ends when its worker reports KILLED
+ * (returns 0; again at once when already asked). EM_ENOENT (unknown) or EM_ESTATE (already
+ * ended; the message names its state), with a message. */
+int em__mstate_kill_driver(em__mstate *st, const char *driver_id, int64_t now_ms);
+em_mdriver *em__mstate_find_driver(em__mstate *st, const char *driver_id);
+/* 1 for FINISHED, KILLED, FAILED, ERROR. */
+bool em__driver_state_final(int state);
 
 /* Moves the outbox out: *n actions, to be freed with em__mactions_free. */
 em__maction *em__mstate_take_actions(em__mstate *st, size_t *n);

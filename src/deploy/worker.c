@@ -1,8 +1,10 @@
 /* The worker daemon's link to the master: connect, register, heartbeat, and reconnect with
  * jittered exponential backoff (100 ms doubling to 5 s) when the connection cannot be made or
  * drops, e.g. on a master restart; it re-registers with the same id after reconnecting. The
- * master's orders (LAUNCH_EXECUTOR, KILL_EXECUTOR, APPLICATION_FINISHED) go to the executor
- * runner (executor_runner.c), whose state reports go back as EXECUTOR_STATE_CHANGED.
+ * master's orders (LAUNCH_EXECUTOR, KILL_EXECUTOR, APPLICATION_FINISHED, and for cluster-mode
+ * drivers LAUNCH_DRIVER, KILL_DRIVER) go to the executor runner (executor_runner.c), whose
+ * state reports go back as EXECUTOR_STATE_CHANGED / DRIVER_STATE_CHANGED. A driver's binary is
+ * fetched from the master (the address this worker connects to), which keeps a copy.
  *
  * Connection states (w->state):
  *
@@ -12,10 +14,10 @@
  *   registered_worker{ok = 0}: FAILED (fatal; em_worker_failed says so).
  *
  * Executors keep running while the master is away (a master restart does not stop them).
- * State reports made while not UP are queued (at most MAX_PENDING, oldest dropped) and sent,
- * in order, once registered again; the same master frees their resources, a restarted one
- * ignores executors it does not know. em_worker_stop kills the executors first, so their
- * KILLED reports leave before the connection closes.
+ * State reports (executors' and drivers') made while not UP are queued (at most MAX_PENDING, oldest
+ * dropped) and sent, in order, once registered again; the same master frees their resources, a
+ * restarted one ignores executors it does not know. em_worker_stop kills the executors first, so
+ * their KILLED reports leave before the connection closes.
  *
  * Threads: the endpoint's loop thread runs the connect / message / close callbacks; one
  * worker thread starts connection attempts when due and sends heartbeats every
@@ -43,10 +45,11 @@
 
 enum { W_IDLE, W_CONNECTING, W_REGISTERING, W_UP, W_FAILED };
 
-/* An EXECUTOR_STATE_CHANGED not yet sent. */
+/* An EXECUTOR_STATE_CHANGED or DRIVER_STATE_CHANGED (type) not yet sent. */
 struct pending_state {
     struct pending_state *next;
-    char *app_id, *message;
+    int type;
+    char *app_id, *message; /* app_id: the driver's id for a driver */
     int exec_id, state, exit_code;
 };
 
@@ -54,6 +57,7 @@ struct em_worker {
     em_endpoint *ep;
     em_executor_runner *runner;
     char *master_host, *master_url, *id, *hostname, *work_dir;
+    char *master_host_port; /* "host:port" of the master: drivers' binaries come from there */
     int master_port, cores;
     uint64_t memory_mb;
     int64_t heartbeat_ms;
@@ -82,16 +86,26 @@ static void flush_pending(em_worker *w)
 {
     while (w->pending && w->state == W_UP && w->conn) {
         struct pending_state *p = w->pending;
-        em_msg_executor_state_changed m = {.app_id = em_str_c(p->app_id),
-                                           .exec_id = (uint32_t)p->exec_id,
-                                           .state = (uint8_t)p->state,
-                                           .exit_code = p->exit_code,
-                                           .message = em_str_c(p->message)};
-        int rc = em_conn_send(w->conn, EM_MSG_EXECUTOR_STATE_CHANGED, &m);
+        int rc;
+        if (p->type == EM_MSG_DRIVER_STATE_CHANGED) {
+            em_msg_driver_state_changed m = {.driver_id = em_str_c(p->app_id),
+                                             .state = (uint8_t)p->state,
+                                             .exit_code = p->exit_code,
+                                             .message = em_str_c(p->message)};
+            rc = em_conn_send(w->conn, p->type, &m);
+        } else {
+            em_msg_executor_state_changed m = {.app_id = em_str_c(p->app_id),
+                                               .exec_id = (uint32_t)p->exec_id,
+                                               .state = (uint8_t)p->state,
+                                               .exit_code = p->exit_code,
+                                               .message = em_str_c(p->message)};
+            rc = em_conn_send(w->conn, p->type, &m);
+        }
         if (rc == -EAGAIN || rc == EM_ESTATE) return; /* retried after the next registration */
         if (rc)
-            EM_LOG(EM_LOG_WARN, "worker", "state of executor %d of %s not sent to master %s: %s",
-                   p->exec_id, p->app_id, w->master_url, em_errmsg());
+            EM_LOG(EM_LOG_WARN, "worker", "state of %s %d of %s not sent to master %s: %s",
+                   p->type == EM_MSG_DRIVER_STATE_CHANGED ? "driver" : "executor", p->exec_id,
+                   p->app_id, w->master_url, em_errmsg());
         w->pending = p->next;
         if (!w->pending) w->pending_tail = NULL;
         w->npending--;
@@ -99,13 +113,13 @@ static void flush_pending(em_worker *w)
     }
 }
 
-/* The runner's report (its loop thread). */
-static void on_exec_state(void *user, const char *app_id, int exec_id, int state, int exit_code,
-                          const char *message)
+/* Queues a state report and sends what can be sent. Any thread. */
+static void queue_state(em_worker *w, int type, const char *app_id, int exec_id, int state,
+                        int exit_code, const char *message)
 {
-    em_worker *w = user;
     struct pending_state *p = em__calloc(1, sizeof *p);
     if (p) {
+        p->type = type;
         p->app_id = em__strdup(app_id);
         p->message = em__strdup(message ? message : "");
         p->exec_id = exec_id;
@@ -136,6 +150,19 @@ static void on_exec_state(void *user, const char *app_id, int exec_id, int state
     w->npending++;
     flush_pending(w);
     pthread_mutex_unlock(&w->mu);
+}
+
+/* The runner's reports (its loop thread). */
+static void on_exec_state(void *user, const char *app_id, int exec_id, int state, int exit_code,
+                          const char *message)
+{
+    queue_state(user, EM_MSG_EXECUTOR_STATE_CHANGED, app_id, exec_id, state, exit_code, message);
+}
+
+static void on_driver_state(void *user, const char *driver_id, int state, int exit_code,
+                            const char *message)
+{
+    queue_state(user, EM_MSG_DRIVER_STATE_CHANGED, driver_id, -1, state, exit_code, message);
 }
 
 /* Schedules the next attempt; returns its delay. Under w->mu. */
@@ -179,41 +206,85 @@ static void on_connect(em_conn *c, int status, void *arg)
     if (em_conn_send(c, EM_MSG_REGISTER_WORKER, &r)) em_conn_close(c);
 }
 
+/* Hands an order to the runner, under w->mu so that it never meets a runner being freed: once
+ * em_worker_stop has set stopping (under w->mu, before freeing the runner) orders are refused
+ * (EM_ESTATE) and kills ignored (the stop kills everything). 0 or the runner's error. Loop
+ * thread; the runner's functions only queue a command (they never call back here). */
+static int to_runner(em_worker *w, const em_msg *msg, const char *id)
+{
+    int rc = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping) {
+        rc = em__set_error(EM_ESTATE, "the worker is stopping");
+    } else if (msg->type == EM_MSG_LAUNCH_EXECUTOR) {
+        rc = em_executor_runner_launch(w->runner, &msg->u.launch_executor);
+    } else if (msg->type == EM_MSG_LAUNCH_DRIVER) {
+        rc =
+            em_executor_runner_launch_driver(w->runner, &msg->u.launch_driver, w->master_host_port);
+    } else if (msg->type == EM_MSG_KILL_EXECUTOR) {
+        em_executor_runner_kill(w->runner, id, (int)msg->u.kill_executor.exec_id);
+    } else if (msg->type == EM_MSG_KILL_DRIVER) {
+        em_executor_runner_kill_driver(w->runner, id);
+    } else {
+        em_executor_runner_app_finished(w->runner, id);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
 /* An order from the master (loop thread). */
 static void on_order(em_worker *w, const em_msg *msg)
 {
-    if (msg->type == EM_MSG_LAUNCH_EXECUTOR) {
-        const em_msg_launch_executor *l = &msg->u.launch_executor;
-        int rc = em_executor_runner_launch(w->runner, l);
-        if (rc) {
-            char *app = em__strndup(l->app_id.p, l->app_id.len);
-            char why[512];
-            snprintf(why, sizeof why, "the worker cannot launch it: %s", em_errmsg());
-            if (app) on_exec_state(w, app, (int)l->exec_id, EM_EXEC_FAILED, 0, why);
-            em__free(app);
-        }
+    const em_str *idv;
+    switch (msg->type) {
+    case EM_MSG_LAUNCH_EXECUTOR:
+        idv = &msg->u.launch_executor.app_id;
+        break;
+    case EM_MSG_LAUNCH_DRIVER:
+        idv = &msg->u.launch_driver.driver_id;
+        break;
+    case EM_MSG_KILL_EXECUTOR:
+        idv = &msg->u.kill_executor.app_id;
+        break;
+    case EM_MSG_KILL_DRIVER:
+        idv = &msg->u.kill_driver.driver_id;
+        break;
+    default:
+        idv = &msg->u.application_finished.app_id;
+        break;
+    }
+    char *id = em__strndup(idv->p, idv->len);
+    if (!id) {
+        EM_LOG(EM_LOG_ERROR, "worker", "out of memory: order %s lost", em_msg_name(msg->type));
         return;
     }
-    const em_str *app_id = msg->type == EM_MSG_KILL_EXECUTOR ? &msg->u.kill_executor.app_id
-                                                             : &msg->u.application_finished.app_id;
-    char *app = em__strndup(app_id->p, app_id->len);
-    if (!app) return;
-    if (msg->type == EM_MSG_KILL_EXECUTOR) {
+    if (msg->type == EM_MSG_KILL_EXECUTOR)
         EM_LOG(EM_LOG_INFO, "worker", "master asks to kill executor %u of %s",
-               msg->u.kill_executor.exec_id, app);
-        em_executor_runner_kill(w->runner, app, (int)msg->u.kill_executor.exec_id);
-    } else {
-        EM_LOG(EM_LOG_INFO, "worker", "application %s finished: killing its executors", app);
-        em_executor_runner_app_finished(w->runner, app);
+               msg->u.kill_executor.exec_id, id);
+    else if (msg->type == EM_MSG_KILL_DRIVER)
+        EM_LOG(EM_LOG_INFO, "worker", "master asks to kill driver %s", id);
+    else if (msg->type == EM_MSG_APPLICATION_FINISHED)
+        EM_LOG(EM_LOG_INFO, "worker", "application %s finished: killing its executors", id);
+    int rc = to_runner(w, msg, id);
+    if (rc && msg->type == EM_MSG_LAUNCH_EXECUTOR) {
+        char why[512];
+        snprintf(why, sizeof why, "the worker cannot launch it: %s", em_errmsg());
+        on_exec_state(w, id, (int)msg->u.launch_executor.exec_id, EM_EXEC_FAILED, 0, why);
+    } else if (rc && msg->type == EM_MSG_LAUNCH_DRIVER) {
+        /* A stopping worker did not run it: KILLED, which a supervised driver survives. */
+        char why[512];
+        snprintf(why, sizeof why, "the worker cannot launch it: %s", em_errmsg());
+        on_driver_state(w, id, rc == EM_ESTATE ? EM_DRIVER_KILLED : EM_DRIVER_ERROR, 0, why);
     }
-    em__free(app);
+    em__free(id);
 }
 
 static void on_message(em_conn *c, const em_msg *msg, void *user)
 {
     em_worker *w = user;
     if (msg->type == EM_MSG_LAUNCH_EXECUTOR || msg->type == EM_MSG_KILL_EXECUTOR ||
-        msg->type == EM_MSG_APPLICATION_FINISHED) {
+        msg->type == EM_MSG_APPLICATION_FINISHED || msg->type == EM_MSG_LAUNCH_DRIVER ||
+        msg->type == EM_MSG_KILL_DRIVER) {
         on_order(w, msg);
         return;
     }
@@ -362,11 +433,14 @@ int em_worker_start(const em_conf *conf, const em_worker_opts *o, em_worker **ou
     time_t now = time(NULL);
     struct tm tm;
     if (localtime_r(&now, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
-    em_buf id = EM_BUF_INIT, url = EM_BUF_INIT;
+    em_buf id = EM_BUF_INIT, url = EM_BUF_INIT, hp = EM_BUF_INIT;
     rc = em_buf_printf(&id, "worker-%s-%s-%d%c", stamp, hn, (int)getpid(), '\0');
     if (!rc) rc = em_buf_printf(&url, "%s%c", o->master_url, '\0');
+    int v6 = strchr(host, ':') != NULL;
+    if (!rc) rc = em_buf_printf(&hp, "%s%s%s:%d%c", v6 ? "[" : "", host, v6 ? "]" : "", port, '\0');
     w->id = (char *)id.data;
     w->master_url = (char *)url.data;
+    w->master_host_port = (char *)hp.data;
     w->hostname = em__strdup(o->host && *o->host ? o->host : hn);
     if (!rc && !w->hostname) rc = em__set_error(EM_ENOMEM, "out of memory");
     if (!rc) rc = make_work_dir(conf, o->work_dir, &w->work_dir);
@@ -381,6 +455,7 @@ int em_worker_start(const em_conf *conf, const em_worker_opts *o, em_worker **ou
         .max_frame = max_frame,
         .fetch_timeout_ms = em_conf_get_ms(conf, "ember.network.timeout"),
         .on_state = on_exec_state,
+        .on_driver_state = on_driver_state,
         .user = w,
     };
     if (!rc) rc = em_executor_runner_new(&rcfg, &w->runner);
@@ -465,6 +540,7 @@ void em_worker_stop(em_worker *w)
     pthread_mutex_destroy(&w->mu);
     em__free(w->master_host);
     em__free(w->master_url);
+    em__free(w->master_host_port);
     em__free(w->id);
     em__free(w->hostname);
     em__free(w->work_dir);

@@ -1,7 +1,8 @@
 /* The worker daemon of the standalone cluster manager (`ember worker`): connects to the
  * master, registers, heartbeats, reconnects with exponential backoff when the connection
- * drops (re-registering with the same id), and runs the executors the master places on it
- * (executor_runner.h: binary cache, processes, states reported back to the master).
+ * drops (re-registering with the same id), and runs the executors and the cluster-mode drivers
+ * the master places on it (executor_runner.h: binary cache, processes, states reported back to
+ * the master).
  * Thread rule: em_worker_* from the owner's thread (never from a callback).
  */
 #ifndef EMBER_DEPLOY_WORKER_H

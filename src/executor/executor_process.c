@@ -494,6 +494,9 @@ static void on_message(em_conn *c, const em_msg *m, void *user)
     case EM_MSG_BROADCAST_CHUNK:
         on_broadcast_chunk(x, &m->u.broadcast_chunk);
         break;
+    case EM_MSG_REMOVE_RDD:
+        em_block_store_remove_rdd(x->ctx->blocks, (int)m->u.remove_rdd.rdd_id);
+        break;
     case EM_MSG_KILL_TASK:
         EM_LOG(EM_LOG_INFO, "executor", "kill of task %llu asked (%.*s): it runs to its end",
                (unsigned long long)m->u.kill_task.task_id, (int)m->u.kill_task.reason.len,

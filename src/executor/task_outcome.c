@@ -1,7 +1,8 @@
 /* Task outcome codec (see task_outcome.h): what an executor reports for one task attempt.
  *
  *   i32 status | u32 n + n bytes errmsg | i64 run_ns | 10 x i64 metrics |
- *   u32 n + n bytes accumulator updates (storage/shared.h) | u8 kind
+ *   u32 n + n bytes accumulator updates (storage/shared.h) |
+ *   u32 c + c x (i32 rdd, i32 partition, i64 bytes) partitions cached | u8 kind
  *   kind 1 (result): u32 n + n bytes
  *   kind 2 (map):    i32 shuffle, i32 map, i32 reducers, i64 records, i64 bytes,
  *                    reducers x i64 block size, u32 n + n bytes dir
@@ -48,6 +49,12 @@ int em__task_outcome_encode(const em_task_desc *d, const char *dir, em_buf *out)
     if (!rc) rc = put_i64(out, d->run_ns);
     for (int i = 0; i < NUM_METRICS && !rc; i++) rc = put_i64(out, m[i]);
     if (!rc) rc = put_bytes(out, d->acc_updates.data, d->acc_updates.len);
+    if (!rc) rc = put_u32(out, (uint32_t)d->num_cached);
+    for (int i = 0; i < d->num_cached && !rc; i++) {
+        rc = put_u32(out, (uint32_t)d->cached[i].rdd_id);
+        if (!rc) rc = put_u32(out, (uint32_t)d->cached[i].partition);
+        if (!rc) rc = put_i64(out, d->cached[i].bytes);
+    }
     if (!rc && d->status != 0) {
         uint8_t k = KIND_NONE;
         rc = em_buf_append(out, &k, 1);
@@ -132,6 +139,20 @@ static int decode(reader *r, em_task_desc *d, char **dir)
     memcpy(&d->metrics, m, sizeof m);
     if (get_bytes(r, "accumulator updates", &s, &n)) return EM_EFORMAT;
     if (em_buf_append(&d->acc_updates, s, n)) return EM_ENOMEM;
+    uint32_t nc;
+    if (get_u32(r, "cached count", &nc)) return EM_EFORMAT;
+    if (nc > EM_ARRAY_LEN(d->cached))
+        return em__set_error(EM_EFORMAT, "task outcome lists %u cached partitions (at most %zu)",
+                             nc, EM_ARRAY_LEN(d->cached));
+    for (uint32_t i = 0; i < nc; i++) {
+        uint32_t rdd, part;
+        if (get_u32(r, "cached rdd", &rdd) || get_u32(r, "cached partition", &part) ||
+            get_i64(r, "cached bytes", &d->cached[i].bytes))
+            return EM_EFORMAT;
+        d->cached[i].rdd_id = (int)rdd;
+        d->cached[i].partition = (int)part;
+    }
+    d->num_cached = (int)nc;
     if (need(r, 1, "kind")) return EM_EFORMAT;
     uint8_t kind = *r->p++;
     if (kind == KIND_RESULT) {

@@ -80,6 +80,8 @@ void em__run_task(em_context *ctx, em_task_desc *d)
         d->errmsg = em__strdup(msg);
     }
     d->metrics = t.metrics;
+    d->num_cached = t.num_cached;
+    memcpy(d->cached, t.cached, sizeof d->cached);
     d->run_ns = em__now_ns() - start;
 }
 

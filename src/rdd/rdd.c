@@ -213,6 +213,7 @@ typedef struct caching_iter {
     struct em_rdd *rdd;
     int part;
     int64_t limit;
+    em_task *t;
 } caching_iter;
 
 static int caching_next(em_iter *it, em_value *out)
@@ -237,6 +238,8 @@ static int caching_next(em_iter *it, em_value *out)
         c->copy = NULL;
         if (owned && em_block_store_put(c->rdd->ctx->blocks, c->rdd->id, c->part, owned, len) != 0)
             em__free(owned);
+        else if (owned && c->t->num_cached < (int)EM_ARRAY_LEN(c->t->cached))
+            c->t->cached[c->t->num_cached++] = (em_cached_block){c->rdd->id, c->part, (int64_t)len};
     }
     return rc;
 }
@@ -273,7 +276,7 @@ int em__rdd_iterator(struct em_rdd *r, int part, em_task *t, em_iter **out)
         em_iter_close(in);
         return EM_ENOMEM;
     }
-    *c = (caching_iter){{caching_next, caching_close}, in, em_records_new(), r, part, 0};
+    *c = (caching_iter){{caching_next, caching_close}, in, em_records_new(), r, part, 0, t};
     c->limit = em_memory_execution_pool(r->ctx->memory) * 2; /* storage can borrow execution */
     *out = &c->base;
     return 0;
@@ -297,6 +300,7 @@ void em_rdd_unpersist(em_rdd *r)
     if (!r) return;
     r->cached = false;
     em_block_store_remove_rdd(r->ctx->blocks, r->id);
+    if (r->ctx->unpersist) r->ctx->unpersist(r->ctx, r->id);
 }
 
 int em_rdd_num_partitions(const em_rdd *r)

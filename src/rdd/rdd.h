@@ -149,6 +149,7 @@ struct em_context {
     struct em_memory_manager *memory;
     struct em_scheduler *sched;
     int (*run_job)(em_context *ctx, const em_job_spec *job);
+    void (*unpersist)(em_context *ctx, int rdd_id); /* executors' copies; NULL in local mode */
     bool stopped;
     /* cluster masters */
     struct em_local_cluster *local_cluster; /* local-cluster[W,C,M]: the daemons started here */

@@ -64,6 +64,11 @@ typedef struct stage_bin {
     struct stage_bin *next;
 } stage_bin;
 
+/* The block map (Spark's BlockManagerMaster): which executor holds a cached partition. */
+typedef struct block_entry {
+    int rdd_id, partition, exec_id;
+} block_entry;
+
 typedef struct running_task {
     em_task_desc *d;
     cexec *e;
@@ -86,6 +91,10 @@ typedef struct cluster_backend {
     int num_run, cap_run;
     cexec *execs;
     int rr; /* round-robin cursor over executors */
+    block_entry *blocks;
+    int num_blocks, cap_blocks;
+    int num_preferring; /* queued tasks with a preferred executor */
+    int64_t locality_wait_ms;
     int alive, alive_cores;
     stage_bin *bins;
     int num_bins;
@@ -138,6 +147,8 @@ static void exec_drop_stage(cexec *e, uint64_t key)
         }
 }
 
+static void blocks_forget(cluster_backend *b, int exec_id, int rdd_id);
+
 /* Posts a task's failure to the DAG scheduler. Under b->mu or not. */
 static void fail_task(cluster_backend *b, em_task_desc *d, int code, const char *fmt, ...)
     EM_PRINTF(4, 5);
@@ -166,6 +177,7 @@ static void exec_lost(cluster_backend *b, cexec *e, const char *why)
     }
     EM_LOG(EM_LOG_WARN, "cluster", "lost executor %d on %s: %s", e->exec_id,
            e->host ? e->host : "?", why);
+    blocks_forget(b, e->exec_id, -1); /* its cached partitions are recomputed when needed */
     for (int i = 0; i < b->num_run;) {
         if (b->run[i].e != e) {
             i++;
@@ -267,20 +279,105 @@ static stage_bin *stage_bin_for(cluster_backend *b, const em_task_desc *d)
 
 /* ---- offering tasks -------------------------------------------------------------------------- */
 
-static cexec *pick_exec(cluster_backend *b)
+/* ---- the block map and locality ------------------------------------------------------------- */
+
+/* Which executor holds cached partition (rdd_id, part), or NULL. Under b->mu. */
+static cexec *block_holder(cluster_backend *b, int rdd_id, int part)
 {
-    int n = 0;
-    for (cexec *e = b->execs; e; e = e->next) n++;
-    if (n == 0) return NULL;
-    for (int k = 0; k < n; k++) {
-        int want = (b->rr + k) % n, i = 0;
-        for (cexec *e = b->execs; e; e = e->next, i++)
-            if (i == want && e->alive && e->free_cores > 0) {
-                b->rr = want + 1;
-                return e;
-            }
-    }
+    for (int i = 0; i < b->num_blocks; i++)
+        if (b->blocks[i].rdd_id == rdd_id && b->blocks[i].partition == part)
+            return exec_find(b, b->blocks[i].exec_id, false);
     return NULL;
+}
+
+static void block_add(cluster_backend *b, int exec_id, const em_cached_block *c)
+{
+    for (int i = 0; i < b->num_blocks; i++)
+        if (b->blocks[i].rdd_id == c->rdd_id && b->blocks[i].partition == c->partition) {
+            b->blocks[i].exec_id = exec_id;
+            return;
+        }
+    if (b->num_blocks == b->cap_blocks) {
+        int cap = b->cap_blocks ? b->cap_blocks * 2 : 64;
+        block_entry *v = em__realloc(b->blocks, (size_t)cap * sizeof *v);
+        if (!v) return; /* only a placement hint is lost */
+        b->blocks = v;
+        b->cap_blocks = cap;
+    }
+    b->blocks[b->num_blocks++] = (block_entry){c->rdd_id, c->partition, exec_id};
+}
+
+/* Forgets the blocks of an executor (exec_id >= 0) or of an RDD (rdd_id >= 0). */
+static void blocks_forget(cluster_backend *b, int exec_id, int rdd_id)
+{
+    for (int i = 0; i < b->num_blocks;) {
+        if ((exec_id >= 0 && b->blocks[i].exec_id == exec_id) ||
+            (rdd_id >= 0 && b->blocks[i].rdd_id == rdd_id))
+            b->blocks[i] = b->blocks[--b->num_blocks];
+        else
+            i++;
+    }
+}
+
+/* The executor caching an input partition of d: the first cached RDD down d's chain of
+ * one-to-one narrow dependencies that has partition d->partition in some executor. */
+static int preferred_exec(cluster_backend *b, const em_task_desc *d)
+{
+    if (b->num_blocks == 0) return -1;
+    const struct em_rdd *r = d->rdd;
+    for (int depth = 0; r && depth < 64; depth++) {
+        if (r->cached) {
+            cexec *e = block_holder(b, r->id, d->partition);
+            if (e && e->alive) return e->exec_id;
+        }
+        if (r->num_deps != 1 || r->deps[0].kind != EM_DEP_NARROW ||
+            r->deps[0].rdd->num_partitions != r->num_partitions)
+            break;
+        r = r->deps[0].rdd;
+    }
+    return -1;
+}
+
+/* Whether d may run on e now (delay scheduling: its preferred executor first, after
+ * ember.locality.wait any executor on that host, after twice that anywhere). */
+static bool may_run(cluster_backend *b, const em_task_desc *d, const cexec *e, int64_t now)
+{
+    if (d->preferred_exec < 0 || d->preferred_exec == e->exec_id) return true;
+    cexec *p = exec_find(b, d->preferred_exec, false);
+    if (!p || !p->alive) return true;
+    int64_t waited = now - d->queued_ms;
+    if (waited >= 2 * b->locality_wait_ms) return true;
+    return waited >= b->locality_wait_ms && p->host && e->host && !strcmp(p->host, e->host);
+}
+
+/* Takes the best queued task for e, or NULL. Under b->mu. */
+static em_task_desc *take_task(cluster_backend *b, const cexec *e, int64_t now)
+{
+    em_task_desc *prev = NULL, *pick = NULL, *pick_prev = NULL;
+    if (b->num_preferring == 0) {
+        pick = b->head;
+    } else {
+        for (em_task_desc *d = b->head; d; prev = d, d = d->next) {
+            if (d->preferred_exec == e->exec_id) {
+                pick = d;
+                pick_prev = prev;
+                break;
+            }
+            if (!pick && may_run(b, d, e, now)) {
+                pick = d;
+                pick_prev = prev;
+            }
+        }
+    }
+    if (!pick) return NULL;
+    if (pick_prev)
+        pick_prev->next = pick->next;
+    else
+        b->head = pick->next;
+    if (b->tail == pick) b->tail = pick_prev;
+    pick->next = NULL;
+    if (pick->preferred_exec >= 0) b->num_preferring--;
+    return pick;
 }
 
 static int run_add(cluster_backend *b, em_task_desc *d, cexec *e)
@@ -296,16 +393,23 @@ static int run_add(cluster_backend *b, em_task_desc *d, cexec *e)
     return 0;
 }
 
-/* Launches queued tasks on free cores. Under b->mu. */
+/* Launches queued tasks on free cores, executors taken round-robin. Under b->mu. */
 static void offer(cluster_backend *b)
 {
-    while (b->head && !b->stopping) {
-        cexec *e = pick_exec(b);
-        if (!e) return;
-        em_task_desc *d = b->head;
-        b->head = d->next;
-        if (!b->head) b->tail = NULL;
-        d->next = NULL;
+    int64_t now = em__now_ms();
+    int n = 0;
+    for (cexec *e = b->execs; e; e = e->next) n++;
+    int idle_rounds = 0; /* executors in a row that took nothing */
+    while (b->head && !b->stopping && n > 0 && idle_rounds < n) {
+        cexec *e = b->execs;
+        for (int i = 0, k = b->rr % n; i < k; i++) e = e->next;
+        b->rr = (b->rr + 1) % n;
+        em_task_desc *d = e->alive && e->free_cores > 0 ? take_task(b, e, now) : NULL;
+        if (!d) {
+            idle_rounds++;
+            continue;
+        }
+        idle_rounds = 0;
         stage_bin *s = stage_bin_for(b, d);
         if (!s) {
             fail_task(b, d, EM_ENOMEM, "out of memory serialising stage %d", d->stage_id);
@@ -353,12 +457,26 @@ static void cb_launch(em_backend *base, em_task_desc *d)
     cluster_backend *b = (cluster_backend *)base;
     d->next = NULL;
     pthread_mutex_lock(&b->mu);
+    d->preferred_exec = preferred_exec(b, d);
+    d->queued_ms = em__now_ms();
+    if (d->preferred_exec >= 0) b->num_preferring++;
     if (b->tail)
         b->tail->next = d;
     else
         b->head = d;
     b->tail = d;
     offer(b);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void cb_unpersist(em_backend *base, int rdd_id)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    em_msg_remove_rdd m = {(uint32_t)rdd_id};
+    pthread_mutex_lock(&b->mu);
+    blocks_forget(b, -1, rdd_id);
+    for (cexec *e = b->execs; e; e = e->next)
+        if (e->alive) em_conn_send(e->conn, EM_MSG_REMOVE_RDD, &m);
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -374,6 +492,7 @@ static int cb_cancel_queued(em_backend *base, int job_id)
         em_task_desc *d = *pp;
         if (d->job_id == job_id) {
             *pp = d->next;
+            if (d->preferred_exec >= 0) b->num_preferring--;
             d->next = drop;
             drop = d;
             n++;
@@ -515,6 +634,7 @@ static void on_status(cluster_backend *b, em_conn *c, const em_msg_status_update
             }
             d->location = (em_block_location){e->exec_id, e->host, e->block_port, e->dir};
         }
+        for (int k = 0; k < d->num_cached; k++) block_add(b, e->exec_id, &d->cached[k]);
         em__sched_task_done(b->ctx->sched, d);
     }
     em__free(dir);
@@ -628,8 +748,12 @@ static void *watch(void *arg)
     while (!b->stopping) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        /* Tasks held back for locality are offered again as their waits run out. */
+        long step_ms = b->num_preferring > 0 ? EM_MAX(10, EM_MIN(1000, b->locality_wait_ms / 4)) : 1000;
+        ts.tv_nsec += step_ms * 1000000L;
+        while (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+        if (b->num_preferring > 0) offer(b);
         if (b->head && b->alive == 0) {
             int64_t now = em__now_ms();
             if (!waiting_since) waiting_since = now;
@@ -676,6 +800,7 @@ static void cb_stop(em_backend *base)
     em_endpoint_free(b->ep);
     for (int i = 0; i < b->num_run; i++) em__task_desc_free(b->run[i].d);
     em__free(b->run);
+    em__free(b->blocks);
     while (b->head) {
         em_task_desc *d = b->head;
         b->head = d->next;
@@ -708,12 +833,13 @@ int em__cluster_backend_new(em_context *ctx, const char *master_url, const em__c
     *out = NULL;
     cluster_backend *b = em__calloc(1, sizeof *b);
     if (!b) return em__set_error(EM_ENOMEM, "out of memory starting the cluster backend");
-    b->base = (em_backend){cb_launch, cb_cancel_queued, cb_stop, 0};
+    b->base = (em_backend){cb_launch, cb_cancel_queued, cb_stop, 0, cb_unpersist};
     b->ctx = ctx;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     const em_conf *conf = ctx->conf;
     int rc = 0;
+    b->locality_wait_ms = em_conf_get_ms(conf, "ember.locality.wait");
     const char *host = req->driver_host && *req->driver_host
                            ? req->driver_host
                            : em_conf_get_str(conf, "ember.driver.host");

@@ -122,6 +122,12 @@ static int parse_master(const char *url, master_spec *m)
     return 0;
 }
 
+static void unpersist_everywhere(em_context *ctx, int rdd_id)
+{
+    em_backend *b = em__scheduler_backend(ctx->sched);
+    if (b && b->unpersist) b->unpersist(b, rdd_id);
+}
+
 /* Starts the cluster backend (and for local-cluster the daemons) and waits for executors. */
 static int start_cluster(em_context *ctx, const master_spec *m, em_backend **out)
 {
@@ -302,6 +308,7 @@ int em_context_create(const char *master, const char *app_name, const em_conf *c
         goto fail;
     }
     em__scheduler_set_backend(ctx->sched, b);
+    if (b->unpersist) ctx->unpersist = unpersist_everywhere;
     int64_t par = em_conf_get_int(ctx->conf, "ember.default.parallelism");
     ctx->default_parallelism = par > 0                   ? (int)par
                                : ms.kind == MASTER_LOCAL ? ctx->num_threads

@@ -529,6 +529,11 @@ void em__scheduler_set_backend(struct em_scheduler *s, em_backend *backend)
     s->backend = backend;
 }
 
+em_backend *em__scheduler_backend(struct em_scheduler *s)
+{
+    return s->backend;
+}
+
 void em__scheduler_free(struct em_scheduler *s)
 {
     if (!s) return;

@@ -23,11 +23,15 @@ struct em_backend {
     int (*cancel_queued)(em_backend *b, int job_id);
     void (*stop)(em_backend *b);
     int total_slots;
+    /* Drops the cached partitions of rdd_id wherever tasks ran (NULL: this process only). */
+    void (*unpersist)(em_backend *b, int rdd_id);
 };
 
 struct em_scheduler *em__scheduler_new(em_context *ctx, em_backend *backend);
 /* Installs the backend (made after the scheduler, since its threads post to it). */
 void em__scheduler_set_backend(struct em_scheduler *s, em_backend *backend);
+/* The installed backend. */
+em_backend *em__scheduler_backend(struct em_scheduler *s);
 /* Stops the backend (joining its threads) and frees the scheduler. */
 void em__scheduler_free(struct em_scheduler *s);
 
