@@ -29,12 +29,12 @@ typedef struct em_task_desc {
     em_block_location location; /* map task: where its output is (strings owned by the backend;
                                    dir NULL: the driver's own local_dir, local mode) */
     em_task_metrics metrics;
-    em_buf acc_updates; /* the attempt's accumulator updates (storage/shared.h encoding) */
+    em_buf acc_updates;        /* the attempt's accumulator updates (storage/shared.h encoding) */
     em_cached_block cached[4]; /* partitions the attempt cached (em_task.cached) */
     int num_cached;
     /* the cluster backend's placement */
-    int preferred_exec;  /* executor holding a cached input partition, or -1 */
-    int64_t queued_ms;   /* when it was queued (delay scheduling) */
+    int preferred_exec; /* executor holding a cached input partition, or -1 */
+    int64_t queued_ms;  /* when it was queued (delay scheduling) */
     int64_t run_ns;
     struct em_task_desc *next; /* queue link */
 } em_task_desc;

@@ -749,7 +749,8 @@ static void *watch(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         /* Tasks held back for locality are offered again as their waits run out. */
-        long step_ms = b->num_preferring > 0 ? EM_MAX(10, EM_MIN(1000, b->locality_wait_ms / 4)) : 1000;
+        long step_ms =
+            b->num_preferring > 0 ? EM_MAX(10, EM_MIN(1000, b->locality_wait_ms / 4)) : 1000;
         ts.tv_nsec += step_ms * 1000000L;
         while (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&b->cv, &b->mu, &ts);

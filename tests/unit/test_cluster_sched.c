@@ -95,7 +95,8 @@ static int big_string(em_task *t, em_iter *in, em_records *out, const void *arg)
     while (em_iter_next(in, &v) == EM_ROW) {
     }
     char *s = malloc(len);
-    for (size_t i = 0; i < len; i++) s[i] = (char)('a' + (i * 7 + (size_t)em_task_partition(t)) % 26);
+    for (size_t i = 0; i < len; i++)
+        s[i] = (char)('a' + (i * 7 + (size_t)em_task_partition(t)) % 26);
     em_put_str(out, s, len);
     free(s);
     return 0;
