@@ -3,6 +3,8 @@
 #   make test       build and run the whole suite (ctest)
 #   make test-asan  the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-tsan  the suite under ThreadSanitizer (the scheduler and task threads)
+#   make fuzz       every decoder under libFuzzer (clang), FUZZ_SECONDS each (default 60), in
+#                   build-fuzz/ (tests/fuzz/run.sh; FUZZ_TARGETS="proto stage" for some)
 #   make demo       word count of the bundled sample text on local[*]
 #   make bench      benchmarks against their baselines (bench/README.md)
 #   make deps       install missing Debian packages (scripts/install-deps.sh)
@@ -11,7 +13,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-asan test-tsan demo bench format format-check clean install
+.PHONY: all deps build test test-asan test-tsan fuzz demo bench format format-check clean install
 
 all: build
 
@@ -33,6 +35,10 @@ test-asan: deps
 test-tsan: deps
 	$(MAKE) BUILD=build-tsan CMAKE_FLAGS="-DEMBER_TSAN=ON -DCMAKE_BUILD_TYPE=Debug" test
 
+fuzz:
+	@EMBER_FUZZ_DEPS=1 scripts/install-deps.sh
+	@FUZZ_BUILD=$(CURDIR)/build-fuzz JOBS=$(JOBS) tests/fuzz/run.sh
+
 demo: build
 	@scripts/demo.sh $(BUILD)
 
@@ -49,4 +55,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

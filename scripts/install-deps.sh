@@ -4,6 +4,8 @@
 set -euo pipefail
 need=(cmake make gcc pkg-config clang-format liblz4-dev libzstd-dev libxxhash-dev libsodium-dev libuv1-dev python3)
 if [ "${EMBER_BENCH_DEPS:-0}" = 1 ]; then need+=(python3-distributed python3-dask python3-numpy python3-psutil time); fi
+# make fuzz: clang with libFuzzer's runtime (libclang-rt-14-dev holds libclang_rt.fuzzer)
+if [ "${EMBER_FUZZ_DEPS:-0}" = 1 ]; then need+=(clang libclang-rt-14-dev); fi
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,7 +14,9 @@
 
 int em__log_level = EM_LOG_WARN;
 
-__attribute__((constructor)) static void log_level_from_env(void)
+/* Priority 101: before the constructors without one, among them executor mode's, which runs the
+ * executor and never returns (src/executor/executor_process.c). */
+__attribute__((constructor(101))) static void log_level_from_env(void)
 {
     const char *s = getenv("EMBER_LOG_LEVEL");
     if (!s) return;

@@ -55,7 +55,9 @@ int em__run_worker(const em_conf *conf, const char *cmd, const em_worker_opts *o
     }
     int status = 0;
     for (;;) {
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        /* Short waits until the registration is reported (local-cluster start-up waits for
+         * it), then 100 ms. */
+        struct timespec ts = {0, (ready && !reported ? 2 : 100) * 1000 * 1000};
         int sig = sigtimedwait(stop, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
             fprintf(stderr, "worker stopping (%s)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -777,6 +777,9 @@ static void *watch(void *arg)
 static void cb_stop(em_backend *base)
 {
     cluster_backend *b = (cluster_backend *)base;
+    /* The master first (so an executor ending now is not replaced), then the executors. */
+    em_app_client_stop(b->app);
+    b->app = NULL;
     pthread_mutex_lock(&b->mu);
     b->stopping = true;
     em_msg_stop_executor stop = {em_str_c("the application ended")};
@@ -785,7 +788,6 @@ static void cb_stop(em_backend *base)
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
     if (b->watcher_started) pthread_join(b->watcher, NULL);
-    em_app_client_stop(b->app);
     /* Give executors a moment to read their stop message before the connections close. */
     em_endpoint_stop(b->ep);
     for (cexec *e = b->execs; e;) {

@@ -21,7 +21,8 @@
  *             4+n  dir: u32 n (<= 4096) + n bytes, no NUL
  *             4    R: num_reducers (u32, 1 .. 2^24)
  *             8*R  block sizes (i64, >= 0)
- * Nothing follows the last shuffle. A shuffle listed twice is an error.
+ * Nothing follows the last shuffle. A shuffle listed twice is an error, and so is a table whose
+ * shuffles have more than 2^24 maps in all (what it may make the tracker allocate is bounded).
  */
 #include "shuffle/tracker.h"
 
@@ -263,8 +264,10 @@ int64_t em_map_outputs_reducer_bytes(em_map_output_tracker *tr, int shuffle_id, 
     int64_t total = 0;
     shuffle_entry *s = find(tr, shuffle_id);
     for (int i = 0; s && i < s->num_maps; i++)
-        if (s->maps[i].present && reducer >= 0 && reducer < s->maps[i].num_reducers)
-            total += s->maps[i].block_sizes[reducer];
+        if (s->maps[i].present && reducer >= 0 && reducer < s->maps[i].num_reducers) {
+            int64_t b = s->maps[i].block_sizes[reducer]; /* >= 0; saturate, never overflow */
+            total = b > INT64_MAX - total ? INT64_MAX : total + b;
+        }
     pthread_mutex_unlock(&tr->mu);
     return total;
 }
@@ -426,6 +429,7 @@ static int walk_table(em_map_output_tracker *tr, const uint8_t *p, size_t len, b
         if (!ids) return em__set_error(EM_ENOMEM, "map output tracker: out of memory");
         *n_out = nshuffles;
     }
+    uint64_t total_maps = 0; /* bounds what a table can make the tracker allocate */
     for (uint32_t k = 0; k < nshuffles; k++) {
         uint32_t sid, num_maps, present;
         if ((rc = get_u32(&c, &sid, "shuffle id")) != 0) return rc;
@@ -433,6 +437,8 @@ static int walk_table(em_map_output_tracker *tr, const uint8_t *p, size_t len, b
         if ((rc = get_u32(&c, &present, "present count")) != 0) return rc;
         if (sid > INT32_MAX) return bad("negative shuffle id");
         if (num_maps > MAX_MAPS) return bad("map count out of range");
+        if ((total_maps += num_maps) > MAX_MAPS)
+            return bad("more maps in all than one shuffle may have");
         if (present > num_maps) return bad("more outputs present than maps");
         if (ids) ids[k] = sid;
         shuffle_entry *s = find(tr, (int)sid);
@@ -440,9 +446,10 @@ static int walk_table(em_map_output_tracker *tr, const uint8_t *p, size_t len, b
             return em__set_error(EM_EFORMAT,
                                  "map output table: shuffle %u has %u maps here, %d registered",
                                  sid, num_maps, s->num_maps);
-        if (apply) {
-            if (!s && !(s = add_shuffle(tr, (int)sid, (int)num_maps)))
+        if (apply && !s) {
+            if (!(s = add_shuffle(tr, (int)sid, (int)num_maps))) /* zeroed: nothing to clear */
                 return em__set_error(EM_ENOMEM, "map output tracker: out of memory");
+        } else if (apply) {
             for (int i = 0; i < s->num_maps; i++) clear_output(&s->maps[i]);
         }
         for (uint32_t i = 0; i < present; i++) {

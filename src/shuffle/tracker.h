@@ -48,7 +48,7 @@ typedef struct em_map_locations {
 int em_map_outputs_locations(em_map_output_tracker *tr, int shuffle_id, int reducer,
                              em_map_locations *out);
 void em_map_locations_free(em_map_locations *l);
-/* Total bytes of shuffle_id's blocks for reducer (for statistics). */
+/* Total bytes of shuffle_id's blocks for reducer (for statistics; saturates at INT64_MAX). */
 int64_t em_map_outputs_reducer_bytes(em_map_output_tracker *tr, int shuffle_id, int reducer);
 
 /* Appends the present outputs of the n shuffles (locations and all block sizes) to out, in the
