@@ -343,10 +343,40 @@ overhead() {
     fi
 }
 
+# ---- the cluster path: local-cluster beside local[2] -----------------------------------------
+# Executors as processes, tasks shipped over the control plane, shuffle blocks fetched between
+# executors. Rows "ember-lc"; fetch throughput between two processes from bench/fetch_bench.
+CLUSTER_MASTER=${BENCH_CLUSTER_MASTER:-local-cluster[2,1,4096]}
+cluster() {
+    skipped ember && return
+    local o=$OUT/wordcount in=$BENCH_DIR/text
+    if [ -x "$EX/wordcount" ] && [ -f "$o/expected" ]; then
+        rm -rf "$o/ember-lc"
+        warm "$in"
+        # shellcheck disable=SC2086
+        run wordcount ember-lc "$TIMEOUT" "$EX/wordcount" --master "$CLUSTER_MASTER" $EMBER_ARGS \
+            "$in" "$o/ember-lc"
+        if [ "${STATUS[wordcount|ember-lc]}" = ok ] && ! wc_norm "$o/ember-lc" | cmp -s - "$o/expected"; then
+            mismatch wordcount ember-lc "word counts differ from the ceiling's ($o/ember-lc)"
+        fi
+    fi
+    if [ -x "$BUILD/bench/ember_tasks" ]; then
+        run tasks ember-lc "$TIMEOUT" "$BUILD/bench/ember_tasks" --master "$CLUSTER_MASTER"
+        tasks_from ember-lc
+    fi
+    if [ -x "$BUILD/bench/fetch_bench" ]; then
+        local mib
+        mib=$(awk -v s="$SCALE" 'BEGIN { m = int(1024 * s); print (m < 16 ? 16 : m) }')
+        echo "bench: fetch / ember ..."
+        "$BUILD/bench/fetch_bench" --size "$mib" >"$LOG/fetch.out" 2>"$LOG/fetch.err" || FAIL=1
+    fi
+}
+
 wordcount wordcount "$BENCH_DIR/text"
 wordcount wordcount-hc "$BENCH_DIR/text-hc"
 terasort
 overhead
+cluster
 
 # Dask's peak memory is the whole cluster's, reported by the script itself (dask_common.py);
 # /usr/bin/time would see only the largest single process.
@@ -416,6 +446,11 @@ table_row() { printf '| %-12s | %-9s | %9s | %8s | %11s | %12s | %9s | %9s | %s 
         wordcount*"|coreutils") tgt=$(target "$w|ember" "$key" "Ember ≥5× coreutils" 5) ;;
         "terasort|ember") tgt=$(target "$key" "$w|ceiling" "≥1.2× ceiling" 1.2) ;;
         "terasort|dask") tgt=$(target "$w|ember" "$key" "Ember ≥10× Dask" 10) ;;
+        "wordcount|ember-lc") tgt=$(target "$key" "$w|ember" "within 15% of local[2]" 0.87) ;;
+        "empty job|ember-lc") tgt=$(awk -v t="${TIME[$key]:-}" 'BEGIN { if (t == "") print "n/a"
+            else printf "≤ 5 ms: %s\n", (t * 1000 <= 5 ? "met" : "NOT MET") }') ;;
+        "10k tasks|ember-lc") tgt=$(awk -v t="${TIME[$key]:-}" 'BEGIN { if (t == "") print "n/a"
+            else printf "≥ 20k tasks/s: %s\n", (10000 / t >= 20000 ? "met" : "NOT MET") }') ;;
         esac
         if [ "$st" = ok ]; then
             t=${TIME[$key]}
@@ -436,6 +471,17 @@ table_row() { printf '| %-12s | %-9s | %9s | %8s | %11s | %12s | %9s | %9s | %s 
             table_row "$w" "$s" "${TIME[$key]:--}" - - - - - "$label"
         fi
     done
+    echo
+    if [ -f "$LOG/tasks.ember-lc.out" ]; then
+        awk -v m="$CLUSTER_MASTER" '$1 == "start_ms" { s = $2 } $1 == "first_task_ms" { f = $2 }
+            END { if (s != "") printf "Cluster start on %s: context ready in %s ms (daemons, executors registered), first task %s ms later; target start to first task ≤ 100 ms: %s.\n", m, s, f, (s + f <= 100 ? "met" : "NOT MET") }' \
+            "$LOG/tasks.ember-lc.out"
+    fi
+    if [ -f "$LOG/fetch.out" ]; then
+        awk '$1 == "fetch_raw_gb_per_s" { r = $2 } $1 == "read_gb_per_s" { d = $2 } $1 == "peak_rss_mib" { m = $2 }
+            END { if (r != "") printf "Shuffle fetch between two processes on loopback (bench/fetch_bench): %s GB/s raw, %s GB/s through the reader (decode included), fetching process peak RSS %s MiB; target ≥ 1 GB/s: %s.\n", r, d, m, (r >= 1 ? "met" : "NOT MET") }' \
+            "$LOG/fetch.out"
+    fi
     echo
     if [ $FAIL = 0 ]; then
         echo "Every system that ran produced the ceiling's output."
