@@ -33,7 +33,7 @@ start_worker()
 {
     local log=$1 port=$2
     shift 2
-    "$EMBER" worker --master "ember://127.0.0.1:$port" --cores 1 --memory 256m "$@" 2>"$log" &
+    "$EMBER" worker --master "ember://127.0.0.1:$port" --cores 1 --memory 256m --work-dir "$T/work" "$@" 2>"$log" &
     wpid=$!
     disown "$wpid"
     pids+=("$wpid")

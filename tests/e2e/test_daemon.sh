@@ -81,7 +81,7 @@ fi
 listening "$P2" && fail "refused master does not listen" || pass "refused master does not listen"
 
 # ---- worker --daemon --------------------------------------------------------------------------
-run w1 "$EMBER" worker --daemon --master "ember://127.0.0.1:$P" --cores 1 --memory 256m "${DOPT[@]}" "${FAST[@]}"
+run w1 "$EMBER" worker --daemon --master "ember://127.0.0.1:$P" --cores 1 --memory 256m --work-dir "$T/work1" "${DOPT[@]}" "${FAST[@]}"
 [ -f "$WPID_FILE" ] && pids+=("$(cat "$WPID_FILE")")
 wpid=$(cat "$WPID_FILE" 2>/dev/null)
 if [ "$rc" -eq 0 ] && [ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null; then pass "worker --daemon returns 0 with a live pid"; else
@@ -102,7 +102,7 @@ mkdir -p "$PD" && echo "$dead" >"$WPID_FILE"
 if kill -0 "$dead" 2>/dev/null; then
     pass "stale pid file replaced (skipped: pid $dead reused)"
 else
-    run w2 "$EMBER" worker --daemon --master "ember://127.0.0.1:$P" --cores 1 "${DOPT[@]}" "${FAST[@]}"
+    run w2 "$EMBER" worker --daemon --master "ember://127.0.0.1:$P" --cores 1 --work-dir "$T/work2" "${DOPT[@]}" "${FAST[@]}"
     w2pid=$(cat "$WPID_FILE" 2>/dev/null)
     [ -n "$w2pid" ] && pids+=("$w2pid")
     if [ "$rc" -eq 0 ] && grep -q "removed stale pid file" "$T/w2.err" && [ -n "$w2pid" ] && [ "$w2pid" != "$dead" ] &&

@@ -83,7 +83,7 @@ start_master()
 {
     local name=$1 port=$2
     shift 2
-    ip netns exec "$NS_M" "$EMBER" master --host "$IP_M" --port "$port" "${SECRET_ARGS[@]}" \
+    ip netns exec "$NS_M" "$EMBER" master --host "$IP_M" --port "$port" --conf "ember.local.dir=$T/mstore" "${SECRET_ARGS[@]}" \
         "$@" 2>"$T/$name.log" &
     disown $!
     if wait_for "$T/$name.log" "master listening on $IP_M:$port" 20; then
