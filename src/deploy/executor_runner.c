@@ -30,6 +30,7 @@
 
 #include "deploy/file_server.h"
 #include "deploy/master_state.h"
+#include "net/block_server.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -87,6 +88,7 @@ struct finished_app {
 
 struct em_executor_runner {
     char *work_dir, *worker_id, *host, *secret;
+    em_block_server *shuffle_service;
     size_t max_frame;
     int64_t fetch_timeout_ms, kill_grace_ms;
     em_exec_state_fn on_state;
@@ -429,6 +431,15 @@ static char **build_env(em_executor_runner *r, struct rexec *rx)
     if (!rc) rc = env_setf(env, &n, "EMBER_EXECUTOR_HOST=%s", r->host);
     if (!rc) rc = env_setf(env, &n, "EMBER_EXECUTOR_DIR=%s", rx->dir);
     if (!rc && r->secret) rc = env_setf(env, &n, "EMBER_AUTH_SECRET=%s", r->secret);
+    if (!rc && r->shuffle_service) {
+        /* The worker serves the executor's shuffle files, so they outlive the executor. */
+        char blockmgr[PATH_MAX + 16];
+        snprintf(blockmgr, sizeof blockmgr, "%s/blockmgr", rx->dir);
+        rc = em_block_server_add_dir(r->shuffle_service, rx->app_id, rx->exec_id, blockmgr);
+        if (!rc)
+            rc = env_setf(env, &n, "EMBER_SHUFFLE_SERVICE_PORT=%d",
+                          em_block_server_port(r->shuffle_service));
+    }
     for (int i = 0; i < rx->num_env && !rc; i++) rc = env_set(env, &n, rx->env[i]);
 done:
     if (rc) {
@@ -750,6 +761,7 @@ int em_executor_runner_new(const em_executor_runner_config *cfg, em_executor_run
     r->work_dir = em__strdup(cfg->work_dir);
     r->worker_id = em__strdup(cfg->worker_id ? cfg->worker_id : "");
     r->host = em__strdup(cfg->host ? cfg->host : "");
+    r->shuffle_service = cfg->shuffle_service;
     r->secret = cfg->secret && *cfg->secret ? em__strdup(cfg->secret) : NULL;
     r->max_frame = cfg->max_frame;
     r->fetch_timeout_ms = cfg->fetch_timeout_ms > 0 ? cfg->fetch_timeout_ms : 120000;
@@ -852,6 +864,7 @@ void em_executor_runner_kill_driver(em_executor_runner *r, const char *driver_id
 
 void em_executor_runner_app_finished(em_executor_runner *r, const char *app_id)
 {
+    if (r->shuffle_service) em_block_server_remove_app(r->shuffle_service, app_id);
     post(r, CMD_APP_FINISHED, NULL, app_id, 0);
 }
 

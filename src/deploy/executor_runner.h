@@ -80,6 +80,10 @@ typedef struct em_executor_runner_config {
     em_exec_state_fn on_state;
     em_driver_state_fn on_driver_state; /* may be NULL */
     void *user;
+    /* The worker's shuffle service (may be NULL): each executor's <dir>/blockmgr is served by
+     * it (added at launch, removed when the application finishes) and the executor gets
+     * EMBER_SHUFFLE_SERVICE_PORT, the port it announces for its map outputs. */
+    struct em_block_server *shuffle_service;
 } em_executor_runner_config;
 
 /* Starts the runner's loop thread. Strings are copied. 0 or an error. */

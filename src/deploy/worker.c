@@ -29,7 +29,9 @@
 
 #include "deploy/executor_runner.h"
 #include "deploy/master.h"
+#include "net/block_server.h"
 #include "net/endpoint.h"
+#include "shuffle/fetcher.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -54,6 +56,7 @@ struct pending_state {
 };
 
 struct em_worker {
+    em_block_server *shuffle_service; /* serves executors' shuffle files (may be NULL) */
     em_endpoint *ep;
     em_executor_runner *runner;
     char *master_host, *master_url, *id, *hostname, *work_dir;
@@ -447,6 +450,15 @@ int em_worker_start(const em_conf *conf, const em_worker_opts *o, em_worker **ou
 
     const char *secret = em_conf_get_str(conf, "ember.authenticate.secret");
     size_t max_frame = (size_t)em_conf_get_bytes(conf, "ember.rpc.message.maxSize");
+    if (!rc && em_conf_get_bool(conf, "ember.shuffle.service.enabled")) {
+        rc = em_block_server_start(conf, w->hostname,
+                                   (int)em_conf_get_int(conf, "ember.shuffle.service.port"),
+                                   &w->shuffle_service);
+        if (rc)
+            rc = em__error_context(rc, "worker shuffle service on %s", w->hostname);
+        else
+            em_block_server_set_locator(w->shuffle_service, em_shuffle_locate_blocks);
+    }
     em_executor_runner_config rcfg = {
         .work_dir = w->work_dir,
         .worker_id = w->id,
@@ -457,6 +469,7 @@ int em_worker_start(const em_conf *conf, const em_worker_opts *o, em_worker **ou
         .on_state = on_exec_state,
         .on_driver_state = on_driver_state,
         .user = w,
+        .shuffle_service = w->shuffle_service,
     };
     if (!rc) rc = em_executor_runner_new(&rcfg, &w->runner);
     em_endpoint_config cfg = {
@@ -524,6 +537,8 @@ void em_worker_stop(em_worker *w)
     pthread_mutex_unlock(&w->mu);
     if (w->thread_started) pthread_join(w->thread, NULL);
     em_executor_runner_free(w->runner); /* KILLED reports go out while connected */
+    em_block_server_stop(w->shuffle_service);
+    w->shuffle_service = NULL;
     w->runner = NULL;
     em_endpoint_stop(w->ep); /* on_close releases w->conn */
     pthread_mutex_lock(&w->mu);

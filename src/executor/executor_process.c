@@ -442,12 +442,15 @@ static void on_connected(em_conn *c, int status, void *arg)
     x->driver = c;
     x->state = X_REGISTERING;
     pthread_mutex_unlock(&x->mu);
-    em_msg_register_executor m = {(uint32_t)x->exec_id,
-                                  em_str_c(x->host),
-                                  (uint32_t)em_block_server_port(x->blocks_server),
-                                  (uint32_t)x->cores,
-                                  em_str_c(em__main_build_id()),
-                                  (uint32_t)getpid()};
+    /* Map outputs are announced at the worker's shuffle service when there is one. */
+    long service_port = 0;
+    const char *sp = getenv("EMBER_SHUFFLE_SERVICE_PORT");
+    if (sp) service_port = strtol(sp, NULL, 10);
+    if (service_port <= 0 || service_port > 65535)
+        service_port = em_block_server_port(x->blocks_server);
+    em_msg_register_executor m = {(uint32_t)x->exec_id,          em_str_c(x->host),
+                                  (uint32_t)service_port,        (uint32_t)x->cores,
+                                  em_str_c(em__main_build_id()), (uint32_t)getpid()};
     int rc = em_conn_send(c, EM_MSG_REGISTER_EXECUTOR, &m);
     if (rc) stop_with(x, 1, "cannot register with the driver: %s", em_strerror(rc));
 }

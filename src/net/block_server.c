@@ -531,6 +531,26 @@ int em_block_server_add_dir(em_block_server *s, const char *app_id, int exec_id,
     return 0;
 }
 
+int em_block_server_remove_app(em_block_server *s, const char *app_id)
+{
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (served_dir **pp = &s->dirs; *pp;) {
+        served_dir *e = *pp;
+        if (strcmp(e->app_id, app_id) == 0) {
+            *pp = e->next;
+            em__free(e->app_id);
+            em__free(e->dir);
+            em__free(e);
+            n++;
+        } else {
+            pp = &e->next;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
 uint64_t em_block_server_refused(const em_block_server *s)
 {
     return atomic_load(&((em_block_server *)s)->refused);

@@ -61,6 +61,8 @@ void em_block_server_set_locator(em_block_server *s, em_block_locate_fn fn);
 int em_block_server_add_dir(em_block_server *s, const char *app_id, int exec_id, const char *dir);
 /* Connections refused or closed for bad input so far (handshake failures, malformed frames). */
 uint64_t em_block_server_refused(const em_block_server *s);
+/* Stops serving every directory of app_id (the application ended); returns how many. */
+int em_block_server_remove_app(em_block_server *s, const char *app_id);
 /* Stops listening, closes every connection, joins every thread and frees s. NULL: no-op. */
 void em_block_server_stop(em_block_server *s);
 

@@ -22,7 +22,8 @@
 #   - executors ran on both workers: each worker's work directory holds an executor directory
 #     of the application whose stderr says its block server listened on that worker's own
 #     address — an address that exists only inside that worker's namespace;
-#   - shuffle blocks crossed: the block server of an executor on one worker logged (at debug
+#   - shuffle blocks crossed: the block server (the worker's shuffle service, or an executor's
+#     own) on one worker logged (at debug
 #     level, which the driver's EMBER_LOG_LEVEL passes on to its executors) a fetcher
 #     connecting from the other worker's address; fetchers connect only to read non-empty
 #     remote blocks.
@@ -101,7 +102,7 @@ start_worker()
 {
     local name=$1 ns=$2 ip=$3 port=$4 cores=$5
     shift 5
-    ip netns exec "$ns" "$EMBER" worker --master "ember://$IP_M:$port" --host "$ip" \
+    EMBER_LOG_LEVEL=debug ip netns exec "$ns" "$EMBER" worker --master "ember://$IP_M:$port" --host "$ip" \
         --cores "$cores" --memory "$WORKER_MEMORY" --work-dir "$T/$name" "${SECRET_ARGS[@]}" "$@" \
         2>"$T/$name.log" &
     wpid=$!
@@ -151,8 +152,12 @@ check_hosts()
         ls -R "$T/$wd1" "$T/$wd2" 2>&1 | sed 's/^/    | /' | head -20
         grep -h "registered from\|started app" "$T/$name.err" | sed 's/^/    | /'
     fi
-    if grep -qs "fetcher $IP_W2:[0-9]* of application '$app' connected" "$T/$wd1/$app"/*/stderr ||
-        grep -qs "fetcher $IP_W1:[0-9]* of application '$app' connected" "$T/$wd2/$app"/*/stderr; then
+    # The blocks are served by the worker's shuffle service (its log) or, without one, by the
+    # executor's own block server (the executor's stderr).
+    if grep -qs "fetcher $IP_W2:[0-9]* of application '$app' connected" "$T/$wd1.log" \
+        "$T/$wd1/$app"/*/stderr ||
+        grep -qs "fetcher $IP_W1:[0-9]* of application '$app' connected" "$T/$wd2.log" \
+            "$T/$wd2/$app"/*/stderr; then
         pass "$name: shuffle blocks crossed between w1 and w2"
     else
         fail "$name: shuffle blocks crossed between w1 and w2"
