@@ -22,9 +22,11 @@ typedef struct em_task_desc {
     size_t fn_arg_len;
     void *sched_data; /* scheduler's bookkeeping */
     /* set by the runner */
-    int status;    /* 0 or a negative error */
-    char *errmsg;  /* em__malloc'd failure message, or NULL */
-    em_buf result; /* result task's bytes */
+    int status;           /* 0 or a negative error */
+    char *errmsg;         /* em__malloc'd failure message, or NULL */
+    em_buf result;        /* result task's bytes */
+    int64_t result_size;  /* an indirect result's size (the bytes stay in the executor) */
+    bool result_indirect; /* result not in this message: fetched with GET_RESULT */
     em_map_status map_status;
     em_block_location location; /* map task: where its output is (strings owned by the backend;
                                    dir NULL: the driver's own local_dir, local mode) */

@@ -73,6 +73,7 @@ typedef struct executor {
     pthread_cond_t task_cv;  /* the task queue (task threads) */
     pthread_cond_t chunk_cv; /* broadcast chunk answers (task threads) */
     struct chunk_wait *chunk_waits;
+    struct held_result *held; /* large results waiting for the driver */
     uint64_t next_req_id;
     int state;
     int exit_code;
@@ -208,8 +209,61 @@ static void on_stage_done(executor *x, const em_msg_stage_done *m)
 
 /* ---- tasks ----------------------------------------------------------------------------------- */
 
+/* A large result kept for the driver to fetch (GET_RESULT). */
+typedef struct held_result {
+    uint64_t task_id;
+    em_buf data;
+    struct held_result *next;
+} held_result;
+
+/* Keeps d's result here when it is over ember.task.maxDirectResultSize; the outcome then says
+ * only its size. */
+static void hold_large_result(executor *x, em_task_desc *d)
+{
+    if (d->status || d->dep) return;
+    int64_t max_direct = em_conf_get_bytes(x->ctx->conf, "ember.task.maxDirectResultSize");
+    if ((int64_t)d->result.len <= max_direct) return;
+    held_result *h = em__calloc(1, sizeof *h);
+    if (!h) return; /* sent inline then (or refused as too large) */
+    h->task_id = (uint64_t)d->task_id;
+    h->data = d->result;
+    d->result = (em_buf)EM_BUF_INIT;
+    d->result_size = (int64_t)h->data.len;
+    d->result_indirect = true;
+    pthread_mutex_lock(&x->mu);
+    h->next = x->held;
+    x->held = h;
+    pthread_mutex_unlock(&x->mu);
+}
+
+static void on_get_result(executor *x, em_conn *c, const em_msg_get_result *m)
+{
+    pthread_mutex_lock(&x->mu);
+    held_result **pp = &x->held;
+    while (*pp && (*pp)->task_id != m->task_id) pp = &(*pp)->next;
+    held_result *h = *pp;
+    em_msg_result_data r = {m->task_id, 0, m->offset, 0, {NULL, 0}};
+    if (!h) {
+        r.status = EM_ENOENT;
+    } else if (m->offset > h->data.len) {
+        r.status = EM_ERANGE;
+    } else {
+        size_t n = EM_MIN((size_t)m->max_len, h->data.len - (size_t)m->offset);
+        r.total = h->data.len;
+        r.data = (em_bytes){h->data.data + m->offset, (uint32_t)n};
+    }
+    int rc = em_conn_send(c, EM_MSG_RESULT_DATA, &r);
+    if (h && (rc || m->offset + r.data.len >= h->data.len)) { /* sent in full, or cannot */
+        *pp = h->next;
+        em_buf_free(&h->data);
+        em__free(h);
+    }
+    pthread_mutex_unlock(&x->mu);
+}
+
 static void send_outcome(executor *x, em_task_desc *d)
 {
+    hold_large_result(x, d);
     em_buf out = EM_BUF_INIT;
     int rc = em__task_outcome_encode(d, x->ctx->local_dir, &out);
     if (rc) {
@@ -497,6 +551,9 @@ static void on_message(em_conn *c, const em_msg *m, void *user)
     case EM_MSG_BROADCAST_CHUNK:
         on_broadcast_chunk(x, &m->u.broadcast_chunk);
         break;
+    case EM_MSG_GET_RESULT:
+        on_get_result(x, c, &m->u.get_result);
+        break;
     case EM_MSG_REMOVE_RDD:
         em_block_store_remove_rdd(x->ctx->blocks, (int)m->u.remove_rdd.rdd_id);
         break;
@@ -661,6 +718,12 @@ static void teardown(executor *x)
         em_task_desc *d = x->head;
         x->head = d->next;
         em__task_desc_free(d);
+    }
+    while (x->held) {
+        held_result *h = x->held;
+        x->held = h->next;
+        em_buf_free(&h->data);
+        em__free(h);
     }
     while (x->stages) {
         xstage *s = x->stages;

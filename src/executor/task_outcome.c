@@ -6,6 +6,7 @@
  *   kind 1 (result): u32 n + n bytes
  *   kind 2 (map):    i32 shuffle, i32 map, i32 reducers, i64 records, i64 bytes,
  *                    reducers x i64 block size, u32 n + n bytes dir
+ *   kind 3 (indirect result): i64 size (the executor keeps the bytes; GET_RESULT)
  *   kind 0: nothing (a failed task)
  * Nothing may follow. Every length is checked against the bytes that remain before use.
  */
@@ -13,7 +14,7 @@
 
 #include <string.h>
 
-enum { KIND_NONE = 0, KIND_RESULT = 1, KIND_MAP = 2 };
+enum { KIND_NONE = 0, KIND_RESULT = 1, KIND_MAP = 2, KIND_INDIRECT = 3 };
 
 #define NUM_METRICS ((int)(sizeof(em_task_metrics) / sizeof(int64_t)))
 
@@ -69,6 +70,10 @@ int em__task_outcome_encode(const em_task_desc *d, const char *dir, em_buf *out)
         if (!rc) rc = put_i64(out, s->bytes_written);
         for (int i = 0; i < s->num_reducers && !rc; i++) rc = put_i64(out, s->block_sizes[i]);
         if (!rc) rc = put_bytes(out, dir ? dir : "", dir ? strlen(dir) : 0);
+    } else if (!rc && d->result_indirect) {
+        uint8_t k = KIND_INDIRECT;
+        rc = em_buf_append(out, &k, 1);
+        if (!rc) rc = put_i64(out, d->result_size);
     } else if (!rc) {
         uint8_t k = KIND_RESULT;
         rc = em_buf_append(out, &k, 1);
@@ -158,6 +163,11 @@ static int decode(reader *r, em_task_desc *d, char **dir)
     if (kind == KIND_RESULT) {
         if (get_bytes(r, "result", &s, &n)) return EM_EFORMAT;
         if (em_buf_append(&d->result, s, n)) return EM_ENOMEM;
+    } else if (kind == KIND_INDIRECT) {
+        if (get_i64(r, "result size", &d->result_size)) return EM_EFORMAT;
+        if (d->result_size < 0)
+            return em__set_error(EM_EFORMAT, "task outcome: negative result size");
+        d->result_indirect = true;
     } else if (kind == KIND_MAP) {
         em_map_status *ms = &d->map_status;
         uint32_t sh, map, red;

@@ -93,7 +93,11 @@ typedef struct cluster_backend {
     int rr; /* round-robin cursor over executors */
     block_entry *blocks;
     int num_blocks, cap_blocks;
-    int num_preferring; /* queued tasks with a preferred executor */
+    int num_preferring;     /* queued tasks with a preferred executor */
+    running_task *fetching; /* tasks whose indirect result is being fetched */
+    int num_fetching, cap_fetching;
+    int result_job; /* the job whose result bytes are counted (one job at a time) */
+    int64_t result_bytes, max_result, result_chunk;
     int64_t locality_wait_ms;
     int alive, alive_cores;
     stage_bin *bins;
@@ -178,6 +182,19 @@ static void exec_lost(cluster_backend *b, cexec *e, const char *why)
     EM_LOG(EM_LOG_WARN, "cluster", "lost executor %d on %s: %s", e->exec_id,
            e->host ? e->host : "?", why);
     blocks_forget(b, e->exec_id, -1); /* its cached partitions are recomputed when needed */
+    for (int i = 0; i < b->num_fetching;) {
+        if (b->fetching[i].e != e) {
+            i++;
+            continue;
+        }
+        em_task_desc *d = b->fetching[i].d;
+        b->fetching[i] = b->fetching[--b->num_fetching];
+        em_buf_free(&d->result);
+        fail_task(b, d, EM_EIO,
+                  "executor %d (%s) lost while the driver fetched the result of "
+                  "task %lld: %s",
+                  e->exec_id, e->host ? e->host : "?", (long long)d->task_id, why);
+    }
     for (int i = 0; i < b->num_run;) {
         if (b->run[i].e != e) {
             i++;
@@ -605,6 +622,8 @@ static void on_register(cluster_backend *b, em_conn *c, const em_msg_register_ex
     pthread_mutex_unlock(&b->mu);
 }
 
+static void deliver(cluster_backend *b, cexec *e, em_task_desc *d);
+
 static void on_status(cluster_backend *b, em_conn *c, const em_msg_status_update *m)
 {
     pthread_mutex_lock(&b->mu);
@@ -635,10 +654,98 @@ static void on_status(cluster_backend *b, em_conn *c, const em_msg_status_update
             d->location = (em_block_location){e->exec_id, e->host, e->block_port, e->dir};
         }
         for (int k = 0; k < d->num_cached; k++) block_add(b, e->exec_id, &d->cached[k]);
-        em__sched_task_done(b->ctx->sched, d);
+        deliver(b, e, d);
     }
     em__free(dir);
     offer(b);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* The next chunk of an indirect result. Under b->mu. */
+static int request_chunk(cluster_backend *b, running_task *f)
+{
+    em_msg_get_result g = {
+        (uint64_t)f->d->task_id, f->d->result.len,
+        (uint32_t)EM_MIN(b->result_chunk, f->d->result_size - (int64_t)f->d->result.len)};
+    return em_conn_send(f->e->conn, EM_MSG_GET_RESULT, &g);
+}
+
+/* Hands a finished task to the DAG scheduler, fetching an indirect result first unless it
+ * would take the job past ember.driver.maxResultSize (the DAG scheduler then aborts the job
+ * with that message, and nothing is fetched). Under b->mu. */
+static void deliver(cluster_backend *b, cexec *e, em_task_desc *d)
+{
+    if (d->status || d->dep) {
+        em__sched_task_done(b->ctx->sched, d);
+        return;
+    }
+    if (d->job_id != b->result_job) {
+        b->result_job = d->job_id;
+        b->result_bytes = 0;
+    }
+    int64_t size = d->result_indirect ? d->result_size : (int64_t)d->result.len;
+    b->result_bytes += size;
+    if (!d->result_indirect || (b->max_result > 0 && b->result_bytes > b->max_result)) {
+        em__sched_task_done(b->ctx->sched, d);
+        return;
+    }
+    if (b->num_fetching == b->cap_fetching) {
+        int cap = b->cap_fetching ? b->cap_fetching * 2 : 8;
+        running_task *v = em__realloc(b->fetching, (size_t)cap * sizeof *v);
+        if (!v) {
+            fail_task(b, d, EM_ENOMEM, "out of memory fetching the result of task %lld",
+                      (long long)d->task_id);
+            return;
+        }
+        b->fetching = v;
+        b->cap_fetching = cap;
+    }
+    if (em_buf_reserve(&d->result, (size_t)d->result_size)) {
+        fail_task(b, d, EM_ENOMEM, "out of memory for the %lld-byte result of task %lld",
+                  (long long)d->result_size, (long long)d->task_id);
+        return;
+    }
+    running_task *f = &b->fetching[b->num_fetching++];
+    *f = (running_task){d, e};
+    if (request_chunk(b, f)) {
+        *f = b->fetching[--b->num_fetching];
+        fail_task(b, d, EM_EFETCH, "cannot ask executor %d for the result of task %lld", e->exec_id,
+                  (long long)d->task_id);
+    }
+}
+
+static void on_result_data(cluster_backend *b, em_conn *c, const em_msg_result_data *m)
+{
+    pthread_mutex_lock(&b->mu);
+    int i = 0;
+    while (i < b->num_fetching && b->fetching[i].d->task_id != (int64_t)m->task_id) i++;
+    if (i == b->num_fetching || b->fetching[i].e->conn != c) {
+        pthread_mutex_unlock(&b->mu);
+        return;
+    }
+    running_task *f = &b->fetching[i];
+    em_task_desc *d = f->d;
+    int rc = m->status;
+    if (!rc && (m->offset != d->result.len || m->total != (uint64_t)d->result_size ||
+                d->result.len + m->data.len > (uint64_t)d->result_size ||
+                (m->data.len == 0 && d->result.len < (uint64_t)d->result_size)))
+        rc = EM_EFORMAT;
+    if (!rc) rc = em_buf_append(&d->result, m->data.p, m->data.len);
+    bool done = !rc && d->result.len == (uint64_t)d->result_size;
+    if (!rc && !done) rc = request_chunk(b, f);
+    if (rc || done) {
+        cexec *e = f->e;
+        *f = b->fetching[--b->num_fetching];
+        if (rc) {
+            em_buf_free(&d->result);
+            fail_task(b, d, rc > 0 ? EM_EFORMAT : rc,
+                      "cannot fetch the %lld-byte result of task %lld from executor %d: %s",
+                      (long long)d->result_size, (long long)d->task_id, e->exec_id,
+                      em_strerror(rc > 0 ? EM_EFORMAT : rc));
+        } else {
+            em__sched_task_done(b->ctx->sched, d);
+        }
+    }
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -677,6 +784,9 @@ static void on_message(em_conn *c, const em_msg *m, void *user)
     }
     case EM_MSG_GET_FILE:
         em_file_serve(b->files, c, &m->u.get_file);
+        break;
+    case EM_MSG_RESULT_DATA:
+        on_result_data(b, c, &m->u.result_data);
         break;
     case EM_MSG_GET_BROADCAST_CHUNK:
         serve_broadcast(b, c, &m->u.get_broadcast_chunk);
@@ -804,6 +914,8 @@ static void cb_stop(em_backend *base)
     for (int i = 0; i < b->num_run; i++) em__task_desc_free(b->run[i].d);
     em__free(b->run);
     em__free(b->blocks);
+    for (int i = 0; i < b->num_fetching; i++) em__task_desc_free(b->fetching[i].d);
+    em__free(b->fetching);
     while (b->head) {
         em_task_desc *d = b->head;
         b->head = d->next;
@@ -843,6 +955,9 @@ int em__cluster_backend_new(em_context *ctx, const char *master_url, const em__c
     const em_conf *conf = ctx->conf;
     int rc = 0;
     b->locality_wait_ms = em_conf_get_ms(conf, "ember.locality.wait");
+    b->max_result = em_conf_get_bytes(conf, "ember.driver.maxResultSize");
+    b->result_chunk = 4 << 20;
+    b->result_job = -1;
     const char *host = req->driver_host && *req->driver_host
                            ? req->driver_host
                            : em_conf_get_str(conf, "ember.driver.host");

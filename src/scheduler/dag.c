@@ -396,7 +396,9 @@ static void handle_success(job_run *j, stage *st, em_task_desc *d)
     if (j->part_done[idx]) return;
     /* In an action, only the first successful attempt of each partition counts. */
     merge_accumulators(j, d);
-    j->result_bytes += (int64_t)d->result.len;
+    /* An indirect result the backend did not fetch (it would pass the limit) counts its size. */
+    j->result_bytes +=
+        d->result_indirect && d->result.len == 0 ? d->result_size : (int64_t)d->result.len;
     if (j->max_result > 0 && j->result_bytes > j->max_result) {
         abort_job(j, EM_ETOOBIG,
                   "job %d aborted: total size of results (%lld bytes) is bigger than "

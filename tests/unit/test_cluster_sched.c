@@ -1,8 +1,8 @@
 /* Unit tests of the cluster scheduler backend on local-cluster (real master, worker and
  * executor processes): locality (a task reading a cached partition runs on the executor that
- * holds it), unpersist dropping executors' copies, large results and
- * ember.driver.maxResultSize, and a function that runs in executors only (getpid differs from
- * the driver's). Expectations are computed in the test.
+ * holds it), unpersist dropping executors' copies, large results fetched from executors in
+ * chunks and ember.driver.maxResultSize, and a function that runs in executors only (getpid differs
+ * from the driver's). Expectations are computed in the test.
  */
 #include "test.h"
 #include "rdd_helpers.h"
@@ -104,9 +104,11 @@ static int big_string(em_task *t, em_iter *in, em_records *out, const void *arg)
 
 TEST(large_results_and_max_result_size)
 {
-    em_context *ctx = ctx_with("local-cluster[2,1,256]", "ember.driver.maxResultSize", "3m");
+    em_context *ctx = ctx_with("local-cluster[2,1,256]", "ember.driver.maxResultSize", "12m");
     CHECK(ctx);
-    size_t len = 1 << 20; /* 1 MiB per partition, 2 partitions: under the limit */
+    /* 5 MiB per partition: over ember.task.maxDirectResultSize (1m), so each result stays in
+     * its executor and is fetched in chunks (4 MiB); 2 partitions are under the limit. */
+    size_t len = 5 << 20;
     em_rdd *two = em_rdd_map_partitions(em_range(ctx, 0, 2, 1, 2), big_string, &len, sizeof len);
     em_records *r;
     CHECK_OK(em_rdd_collect(two, &r));
@@ -118,7 +120,7 @@ TEST(large_results_and_max_result_size)
         for (size_t i = 0; i < len; i += 4093) CHECK(s[i] == (char)('a' + (i * 7 + p) % 26));
     }
     em_records_free(r);
-    /* 4 partitions of 1 MiB: over 3m -> a clear error naming the option. */
+    /* 4 partitions of 5 MiB: over 12m -> a clear error naming the option, before fetching. */
     em_rdd *four = em_rdd_map_partitions(em_range(ctx, 0, 4, 1, 4), big_string, &len, sizeof len);
     CHECK_EQ_INT(em_rdd_collect(four, &r), EM_ETOOBIG);
     CHECK_MSG(strstr(em_errmsg(), "ember.driver.maxResultSize"), "message: %s", em_errmsg());
