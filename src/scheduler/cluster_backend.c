@@ -98,7 +98,7 @@ typedef struct cluster_backend {
     int num_fetching, cap_fetching;
     int result_job; /* the job whose result bytes are counted (one job at a time) */
     int64_t result_bytes, max_result, result_chunk;
-    int64_t locality_wait_ms;
+    int64_t locality_wait_ms, network_timeout_ms;
     int alive, alive_cores;
     stage_bin *bins;
     int num_bins;
@@ -639,6 +639,7 @@ static void on_status(cluster_backend *b, em_conn *c, const em_msg_status_update
     cexec *e = b->run[i].e;
     b->run[i] = b->run[--b->num_run];
     e->free_cores++;
+    e->last_heartbeat_ms = em__now_ms(); /* any message shows it is alive */
     char *dir = NULL;
     int rc = em__task_outcome_decode(m->payload.p, m->payload.len, d, &dir);
     if (rc) {
@@ -861,10 +862,22 @@ static void *watch(void *arg)
         /* Tasks held back for locality are offered again as their waits run out. */
         long step_ms =
             b->num_preferring > 0 ? EM_MAX(10, EM_MIN(1000, b->locality_wait_ms / 4)) : 1000;
+        step_ms = EM_MIN(step_ms, EM_MAX(10, b->network_timeout_ms / 4));
         ts.tv_nsec += step_ms * 1000000L;
         while (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&b->cv, &b->mu, &ts);
         if (b->num_preferring > 0) offer(b);
+        /* An executor silent past ember.network.timeout (no heartbeat, no status) is lost,
+         * even though its connection is open (a stopped process, a cut link). */
+        int64_t now_ms = em__now_ms();
+        for (cexec *e = b->execs; e; e = e->next)
+            if (e->alive && !b->stopping && now_ms - e->last_heartbeat_ms > b->network_timeout_ms) {
+                char why[160];
+                snprintf(
+                    why, sizeof why, "no heartbeat for %lld ms (ember.network.timeout is %lld ms)",
+                    (long long)(now_ms - e->last_heartbeat_ms), (long long)b->network_timeout_ms);
+                exec_lost(b, e, why);
+            }
         if (b->head && b->alive == 0) {
             int64_t now = em__now_ms();
             if (!waiting_since) waiting_since = now;
@@ -887,11 +900,14 @@ static void *watch(void *arg)
 static void cb_stop(em_backend *base)
 {
     cluster_backend *b = (cluster_backend *)base;
-    /* The master first (so an executor ending now is not replaced), then the executors. */
+    /* The master first (so an executor ending now is not replaced), then the executors;
+     * from now on their connections closing is no loss. */
+    pthread_mutex_lock(&b->mu);
+    b->stopping = true;
+    pthread_mutex_unlock(&b->mu);
     em_app_client_stop(b->app);
     b->app = NULL;
     pthread_mutex_lock(&b->mu);
-    b->stopping = true;
     em_msg_stop_executor stop = {em_str_c("the application ended")};
     for (cexec *e = b->execs; e; e = e->next)
         if (e->alive) em_conn_send(e->conn, EM_MSG_STOP_EXECUTOR, &stop);
@@ -955,6 +971,7 @@ int em__cluster_backend_new(em_context *ctx, const char *master_url, const em__c
     const em_conf *conf = ctx->conf;
     int rc = 0;
     b->locality_wait_ms = em_conf_get_ms(conf, "ember.locality.wait");
+    b->network_timeout_ms = em_conf_get_ms(conf, "ember.network.timeout");
     b->max_result = em_conf_get_bytes(conf, "ember.driver.maxResultSize");
     b->result_chunk = 4 << 20;
     b->result_job = -1;

@@ -9,6 +9,7 @@
 
 #include <ember/ember.h>
 
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -124,5 +125,35 @@ TEST(large_results_and_max_result_size)
     em_rdd *four = em_rdd_map_partitions(em_range(ctx, 0, 4, 1, 4), big_string, &len, sizeof len);
     CHECK_EQ_INT(em_rdd_collect(four, &r), EM_ETOOBIG);
     CHECK_MSG(strstr(em_errmsg(), "ember.driver.maxResultSize"), "message: %s", em_errmsg());
+    em_context_stop(ctx);
+}
+
+/* An executor that stops answering (SIGSTOP) is declared lost after ember.network.timeout
+ * although its connection stays open; its tasks run again elsewhere and the answer is right. */
+TEST(silent_executor_is_lost_and_its_tasks_rerun)
+{
+    em_conf *conf = em_conf_new();
+    CHECK(conf);
+    CHECK_OK(em_conf_set(conf, "ember.local.dir", test_tmpdir()));
+    CHECK_OK(em_conf_set(conf, "ember.network.timeout", "1500ms"));
+    CHECK_OK(em_conf_set(conf, "ember.executor.heartbeatInterval", "100ms"));
+    em_context *ctx = NULL;
+    CHECK_OK(em_context_create("local-cluster[2,1,256]", "test", conf, &ctx));
+    em_conf_free(conf);
+    em_accumulator *computed;
+    CHECK_OK(em_accumulator_create_int64(ctx, "computed", &computed));
+    uint64_t acc = em_accumulator_id(computed);
+    em_records *r;
+    /* Which processes are the executors? */
+    CHECK_OK(
+        em_rdd_collect(em_rdd_map(em_range(ctx, 0, 64, 1, 16), tag_pid, &acc, sizeof acc), &r));
+    int64_t victim = em_value_int64(em_value_at(em_records_at(r, 0), 1));
+    em_records_free(r);
+    CHECK(victim > 0 && victim != (int64_t)getpid());
+    CHECK_EQ_INT(kill((pid_t)victim, SIGSTOP), 0);
+    int64_t n = 0;
+    CHECK_OK(em_rdd_count(em_rdd_map(em_range(ctx, 0, 1000, 1, 8), tag_pid, &acc, sizeof acc), &n));
+    CHECK_EQ_INT(n, 1000);
+    kill((pid_t)victim, SIGCONT);
     em_context_stop(ctx);
 }
