@@ -48,6 +48,12 @@ struct em_task {
     /* partitions this attempt put in the block store (reported to the driver's block map) */
     em_cached_block cached[4];
     int num_cached;
+    /* A map output this attempt could not read (missing, corrupt, unreachable): the DAG
+     * scheduler unregisters it and runs its map task again (a fetch failure). */
+    struct {
+        bool set;
+        int shuffle_id, map_id, exec_id;
+    } fetch_failed;
     char errmsg[1024]; /* set by em_task_fail */
     int failed;        /* em_task_fail was called */
 };

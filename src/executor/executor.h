@@ -34,6 +34,10 @@ typedef struct em_task_desc {
     em_buf acc_updates;        /* the attempt's accumulator updates (storage/shared.h encoding) */
     em_cached_block cached[4]; /* partitions the attempt cached (em_task.cached) */
     int num_cached;
+    /* a fetch failure (em_task.fetch_failed): shuffle and map whose output could not be read,
+     * and the executor that wrote it */
+    bool fetch_failed;
+    int ff_shuffle, ff_map, ff_exec;
     /* the cluster backend's placement */
     int preferred_exec; /* executor holding a cached input partition, or -1 */
     int64_t queued_ms;  /* when it was queued (delay scheduling) */

@@ -671,7 +671,6 @@ static int start(executor *x)
     int rc = context_new(x);
     if (rc) return rc;
     const em_conf *conf = x->ctx->conf;
-    if ((rc = em_block_fetcher_new(conf, x->app_id, x->exec_id, &x->ctx->fetcher))) return rc;
     if ((rc = em_block_server_start(conf, x->host,
                                     (int)em_conf_get_int(conf, "ember.blockManager.port"),
                                     &x->blocks_server)))
@@ -791,7 +790,11 @@ static int executor_main(void)
     if (state < X_RUNNING)
         stop_with(&x, 1, "no answer from the driver at %s within ember.network.timeout",
                   driver_url);
-    if (state == X_RUNNING && (rc = start_task_threads(&x)))
+    /* The fetcher reads the driver's options (retries, timeouts), known since registration. */
+    if (state == X_RUNNING &&
+        (rc = em_block_fetcher_new(x.ctx->conf, x.app_id, x.exec_id, &x.ctx->fetcher)))
+        stop_with(&x, 1, "cannot start the block fetcher: %s", em_errmsg());
+    else if (state == X_RUNNING && (rc = start_task_threads(&x)))
         stop_with(&x, 1, "cannot start task threads: %s", em_errmsg());
     int64_t interval = em_conf_get_ms(x.ctx->conf, "ember.executor.heartbeatInterval");
     pthread_mutex_lock(&x.mu);

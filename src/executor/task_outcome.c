@@ -2,7 +2,8 @@
  *
  *   i32 status | u32 n + n bytes errmsg | i64 run_ns | 10 x i64 metrics |
  *   u32 n + n bytes accumulator updates (storage/shared.h) |
- *   u32 c + c x (i32 rdd, i32 partition, i64 bytes) partitions cached | u8 kind
+ *   u32 c + c x (i32 rdd, i32 partition, i64 bytes) partitions cached |
+ *   u8 fetch failed [+ i32 shuffle, i32 map, i32 executor] | u8 kind
  *   kind 1 (result): u32 n + n bytes
  *   kind 2 (map):    i32 shuffle, i32 map, i32 reducers, i64 records, i64 bytes,
  *                    reducers x i64 block size, u32 n + n bytes dir
@@ -55,6 +56,13 @@ int em__task_outcome_encode(const em_task_desc *d, const char *dir, em_buf *out)
         rc = put_u32(out, (uint32_t)d->cached[i].rdd_id);
         if (!rc) rc = put_u32(out, (uint32_t)d->cached[i].partition);
         if (!rc) rc = put_i64(out, d->cached[i].bytes);
+    }
+    if (!rc) {
+        uint8_t ff = d->fetch_failed ? 1 : 0;
+        rc = em_buf_append(out, &ff, 1);
+        if (!rc && ff) rc = put_u32(out, (uint32_t)d->ff_shuffle);
+        if (!rc && ff) rc = put_u32(out, (uint32_t)d->ff_map);
+        if (!rc && ff) rc = put_u32(out, (uint32_t)d->ff_exec);
     }
     if (!rc && d->status != 0) {
         uint8_t k = KIND_NONE;
@@ -158,6 +166,19 @@ static int decode(reader *r, em_task_desc *d, char **dir)
         d->cached[i].partition = (int)part;
     }
     d->num_cached = (int)nc;
+    if (need(r, 1, "fetch failed")) return EM_EFORMAT;
+    uint8_t ff = *r->p++;
+    if (ff > 1) return em__set_error(EM_EFORMAT, "task outcome: fetch-failed flag %u", ff);
+    if (ff) {
+        uint32_t sh, map, ex;
+        if (get_u32(r, "fetch failed shuffle", &sh) || get_u32(r, "fetch failed map", &map) ||
+            get_u32(r, "fetch failed executor", &ex))
+            return EM_EFORMAT;
+        d->fetch_failed = true;
+        d->ff_shuffle = (int)sh;
+        d->ff_map = (int)map;
+        d->ff_exec = (int)ex;
+    }
     if (need(r, 1, "kind")) return EM_EFORMAT;
     uint8_t kind = *r->p++;
     if (kind == KIND_RESULT) {

@@ -81,6 +81,12 @@ void em__run_task(em_context *ctx, em_task_desc *d)
     }
     d->metrics = t.metrics;
     d->num_cached = t.num_cached;
+    if (rc && t.fetch_failed.set) {
+        d->fetch_failed = true;
+        d->ff_shuffle = t.fetch_failed.shuffle_id;
+        d->ff_map = t.fetch_failed.map_id;
+        d->ff_exec = t.fetch_failed.exec_id;
+    }
     memcpy(d->cached, t.cached, sizeof d->cached);
     d->run_ns = em__now_ns() - start;
 }

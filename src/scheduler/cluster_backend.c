@@ -497,6 +497,17 @@ static void cb_unpersist(em_backend *base, int rdd_id)
     pthread_mutex_unlock(&b->mu);
 }
 
+/* Its map outputs cannot be fetched (its worker's shuffle service is gone, or the link): the
+ * executor is dropped like a lost one, so no more map tasks write where nobody can read. */
+static void cb_exclude(em_backend *base, int exec_id, const char *why)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    pthread_mutex_lock(&b->mu);
+    cexec *e = exec_find(b, exec_id, false);
+    if (e && e->alive && !b->stopping) exec_lost(b, e, why);
+    pthread_mutex_unlock(&b->mu);
+}
+
 static int cb_cancel_queued(em_backend *base, int job_id)
 {
     cluster_backend *b = (cluster_backend *)base;
@@ -964,7 +975,7 @@ int em__cluster_backend_new(em_context *ctx, const char *master_url, const em__c
     *out = NULL;
     cluster_backend *b = em__calloc(1, sizeof *b);
     if (!b) return em__set_error(EM_ENOMEM, "out of memory starting the cluster backend");
-    b->base = (em_backend){cb_launch, cb_cancel_queued, cb_stop, 0, cb_unpersist};
+    b->base = (em_backend){cb_launch, cb_cancel_queued, cb_stop, 0, cb_unpersist, true, cb_exclude};
     b->ctx = ctx;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);

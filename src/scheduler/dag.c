@@ -33,7 +33,8 @@ typedef struct stage {
     em_shuffle_dep *dep; /* map stages */
     struct stage **parents;
     int num_parents;
-    int attempt; /* attempts started so far */
+    int attempt;               /* attempts started so far */
+    int fetch_failed_attempts; /* consecutive attempts ended by a fetch failure */
     /* per-job state, valid when job_stamp == the running job's id */
     int job_stamp;
     enum { ST_IDLE, ST_WAITING, ST_RUNNING, ST_DONE } state;
@@ -383,8 +384,9 @@ static void handle_success(job_run *j, stage *st, em_task_desc *d)
             abort_job(j, EM_ENOMEM, "job %d aborted: cannot register map output", j->job_id);
             return;
         }
-        if (st->pending == 0) {
+        if (st->pending == 0 && st->state == ST_RUNNING) {
             st->state = ST_DONE;
+            st->fetch_failed_attempts = 0;
             if (!stage_available(j->s, st))
                 submit_tasks(j, st); /* lost meanwhile */
             else
@@ -419,8 +421,67 @@ static void handle_success(job_run *j, stage *st, em_task_desc *d)
     j->remaining--;
 }
 
+/* A task could not read a map output: forget it (in a cluster every output of the executor
+ * that wrote it: the executor or its host is likely gone), put the stage back to wait, and run
+ * the parent map stage's missing tasks; the stage is resubmitted when they are done. Fetch
+ * failures do not count as task failures; ember.stage.maxConsecutiveAttempts stage attempts
+ * ended by fetch failures abort the job. */
+static void handle_fetch_failure(job_run *j, stage *st, em_task_desc *d)
+{
+    em_context *ctx = j->s->ctx;
+    const char *msg = d->errmsg ? d->errmsg : em_strerror(d->status);
+    stage *parent = NULL;
+    for (stage *p = j->s->map_stages; p; p = p->next)
+        if (p->dep->shuffle_id == d->ff_shuffle) parent = p;
+    int lost = 1;
+    if (j->s->backend->remote_executors) {
+        lost = em_map_outputs_unregister_executor(ctx->map_outputs, d->ff_exec);
+        if (j->s->backend->exclude_executor)
+            j->s->backend->exclude_executor(j->s->backend, d->ff_exec,
+                                            "its map outputs cannot be fetched");
+    } else
+        em_map_outputs_unregister(ctx->map_outputs, d->ff_shuffle, d->ff_map);
+    EM_LOG(EM_LOG_WARN, "dag",
+           "fetch failure in stage %d (TID %lld): shuffle %d map %d (executor %d): %s; %d map "
+           "output%s unregistered, stage %d resubmitted",
+           st->id, (long long)d->task_id, d->ff_shuffle, d->ff_map, d->ff_exec, msg, lost,
+           lost == 1 ? "" : "s", parent ? parent->id : -1);
+    if (!parent) {
+        abort_job(j, EM_EJOB, "job %d aborted: stage %d read shuffle %d that no stage writes: %s",
+                  j->job_id, st->id, d->ff_shuffle, msg);
+        return;
+    }
+    if (st->state == ST_WAITING) return; /* this stage attempt already counted */
+    int max_attempts = (int)em_conf_get_int(ctx->conf, "ember.stage.maxConsecutiveAttempts");
+    if (++st->fetch_failed_attempts >= max_attempts) {
+        abort_job(j, EM_EJOB,
+                  "job %d aborted: stage %d (%s) failed %d consecutive attempts on fetch failures "
+                  "(ember.stage.maxConsecutiveAttempts=%d); last: %s",
+                  j->job_id, st->id, st->is_map ? st->rdd->ops->name : j->spec->call_site,
+                  st->fetch_failed_attempts, max_attempts, msg);
+        return;
+    }
+    add_waiting(j, st);
+    if (parent->state != ST_RUNNING && parent->state != ST_WAITING) {
+        parent->state = ST_IDLE;
+        submit_stage(j, parent);
+    }
+}
+
 static void handle_failure(job_run *j, stage *st, em_task_desc *d)
 {
+    if (d->fetch_failed) {
+        handle_fetch_failure(j, st, d);
+        return;
+    }
+    if (st->state == ST_WAITING) {
+        /* A task of an attempt cut short by a fetch failure (its inputs are being recomputed):
+         * the stage's resubmission runs the partition again; this does not count. */
+        EM_LOG(EM_LOG_INFO, "dag", "task %d.%d of waiting stage %d (TID %lld) ended: %s",
+               d->partition, d->attempt, st->id, (long long)d->task_id,
+               d->errmsg ? d->errmsg : em_strerror(d->status));
+        return;
+    }
     int max_failures = j->s->ctx->max_failures;
     int fails = ++st->failures[d->partition];
     const char *msg = d->errmsg ? d->errmsg : em_strerror(d->status);

@@ -102,7 +102,8 @@ em_backend *em__local_backend_new(em_context *ctx, int num_threads)
 {
     local_backend *lb = em__calloc(1, sizeof *lb);
     if (!lb) return NULL;
-    lb->base = (em_backend){local_launch, local_cancel_queued, local_stop, num_threads, NULL};
+    lb->base =
+        (em_backend){local_launch, local_cancel_queued, local_stop, num_threads, NULL, false, NULL};
     lb->ctx = ctx;
     lb->num_threads = num_threads;
     pthread_mutex_init(&lb->mu, NULL);

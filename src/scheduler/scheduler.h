@@ -25,6 +25,10 @@ struct em_backend {
     int total_slots;
     /* Drops the cached partitions of rdd_id wherever tasks ran (NULL: this process only). */
     void (*unpersist)(em_backend *b, int rdd_id);
+    /* Tasks run in executor processes (map outputs carry executor ids that can be lost). */
+    bool remote_executors;
+    /* Stops using executor exec_id (its shuffle output cannot be fetched); NULL: no-op. */
+    void (*exclude_executor)(em_backend *b, int exec_id, const char *why);
 };
 
 struct em_scheduler *em__scheduler_new(em_context *ctx, em_backend *backend);

@@ -79,8 +79,22 @@ typedef struct reader {
     shuf_spilled_list *slist;
 } reader;
 
+/* Records in the task which map output could not be read, for the DAG scheduler. */
+static void note_fetch_failure(reader *r, int rc, int map)
+{
+    if (map < 0 || map >= r->spec.num_maps || r->t->fetch_failed.set) return;
+    if (rc != EM_EFETCH && rc != EM_ECORRUPT && rc != EM_ENOENT && rc != EM_EIO &&
+        rc != EM_EFORMAT)
+        return;
+    r->t->fetch_failed.set = true;
+    r->t->fetch_failed.shuffle_id = r->spec.shuffle_id;
+    r->t->fetch_failed.map_id = map;
+    r->t->fetch_failed.exec_id = r->spec.locs ? r->spec.locs[map].exec_id : 0;
+}
+
 static int ctx_error(reader *r, int rc, int map)
 {
+    note_fetch_failure(r, rc, map);
     if (rc == EM_EFETCH) return rc; /* names shuffle, map, reducer and host:port already */
     const map_block *b = r->blocks && map >= 0 && map < r->spec.num_maps ? &r->blocks[map] : NULL;
     if (b && b->remote) /* the cause names the block and its host:port */
