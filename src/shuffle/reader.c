@@ -83,8 +83,7 @@ typedef struct reader {
 static void note_fetch_failure(reader *r, int rc, int map)
 {
     if (map < 0 || map >= r->spec.num_maps || r->t->fetch_failed.set) return;
-    if (rc != EM_EFETCH && rc != EM_ECORRUPT && rc != EM_ENOENT && rc != EM_EIO &&
-        rc != EM_EFORMAT)
+    if (rc != EM_EFETCH && rc != EM_ECORRUPT && rc != EM_ENOENT && rc != EM_EIO && rc != EM_EFORMAT)
         return;
     r->t->fetch_failed.set = true;
     r->t->fetch_failed.shuffle_id = r->spec.shuffle_id;
