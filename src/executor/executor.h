@@ -39,6 +39,8 @@ typedef struct em_task_desc {
     bool fetch_failed;
     int ff_shuffle, ff_map, ff_exec;
     /* the cluster backend's placement */
+    int avoid_exec;     /* the executor where the previous attempt failed, or -1 */
+    int ran_on_exec;    /* the executor it was launched on (-1: local) */
     int preferred_exec; /* executor holding a cached input partition, or -1 */
     int64_t queued_ms;  /* when it was queued (delay scheduling) */
     int64_t run_ns;

@@ -359,6 +359,10 @@ static int preferred_exec(cluster_backend *b, const em_task_desc *d)
  * ember.locality.wait any executor on that host, after twice that anywhere). */
 static bool may_run(cluster_backend *b, const em_task_desc *d, const cexec *e, int64_t now)
 {
+    /* A retry avoids the executor its last attempt failed on while others exist, for up to
+     * ember.locality.wait (then anywhere: the others may stay busy). */
+    if (d->avoid_exec == e->exec_id && b->alive > 1 && now - d->queued_ms < b->locality_wait_ms)
+        return false;
     if (d->preferred_exec < 0 || d->preferred_exec == e->exec_id) return true;
     cexec *p = exec_find(b, d->preferred_exec, false);
     if (!p || !p->alive) return true;
@@ -371,11 +375,11 @@ static bool may_run(cluster_backend *b, const em_task_desc *d, const cexec *e, i
 static em_task_desc *take_task(cluster_backend *b, const cexec *e, int64_t now)
 {
     em_task_desc *prev = NULL, *pick = NULL, *pick_prev = NULL;
-    if (b->num_preferring == 0) {
+    if (b->num_preferring == 0 && (!b->head || b->head->avoid_exec < 0)) {
         pick = b->head;
     } else {
         for (em_task_desc *d = b->head; d; prev = d, d = d->next) {
-            if (d->preferred_exec == e->exec_id) {
+            if (d->preferred_exec == e->exec_id && d->avoid_exec != e->exec_id) {
                 pick = d;
                 pick_prev = prev;
                 break;
@@ -459,6 +463,7 @@ static void offer(cluster_backend *b)
                                  (uint32_t)d->attempt};
         if (!rc) rc = em_conn_send(e->conn, EM_MSG_LAUNCH_TASK, &lt);
         if (!rc) rc = run_add(b, d, e);
+        d->ran_on_exec = e->exec_id;
         if (rc) {
             fail_task(b, d, rc, "cannot send task %lld to executor %d: %s", (long long)d->task_id,
                       e->exec_id, em_strerror(rc));

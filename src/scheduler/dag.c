@@ -39,7 +39,8 @@ typedef struct stage {
     int job_stamp;
     enum { ST_IDLE, ST_WAITING, ST_RUNNING, ST_DONE } state;
     int pending;
-    int *failures; /* per partition, this job */
+    int *failures;  /* per partition, this job */
+    em_buf *causes; /* per partition, this job: "attempt A: cause; " of each failed attempt */
     struct stage *next;
 } stage;
 
@@ -152,6 +153,15 @@ static int parent_stages(struct em_scheduler *s, struct em_rdd *r, stage ***out,
     return 0;
 }
 
+static void free_causes(stage *st)
+{
+    if (!st->causes) return;
+    for (int i = 0; i < (st->rdd->num_partitions ? st->rdd->num_partitions : 1); i++)
+        em_buf_free(&st->causes[i]);
+    em__free(st->causes);
+    st->causes = NULL;
+}
+
 static stage *stage_new(struct em_scheduler *s, bool is_map, struct em_rdd *rdd,
                         em_shuffle_dep *dep)
 {
@@ -173,6 +183,7 @@ static void stage_free(stage *st)
 {
     if (!st) return;
     em__free(st->parents);
+    free_causes(st);
     em__free(st->failures);
     em__free(st);
 }
@@ -205,9 +216,11 @@ static int touch(job_run *j, stage *st)
     st->state = ST_IDLE;
     st->pending = 0;
     em__free(st->failures);
-    st->failures = em__calloc((size_t)(st->rdd->num_partitions ? st->rdd->num_partitions : 1),
-                              sizeof *st->failures);
-    return st->failures ? 0 : EM_ENOMEM;
+    free_causes(st);
+    size_t n = (size_t)(st->rdd->num_partitions ? st->rdd->num_partitions : 1);
+    st->failures = em__calloc(n, sizeof *st->failures);
+    st->causes = em__calloc(n, sizeof *st->causes);
+    return st->failures && st->causes ? 0 : EM_ENOMEM;
 }
 
 /* ---- launching ------------------------------------------------------------------------------- */
@@ -223,7 +236,8 @@ static void abort_job(job_run *j, int rc, const char *fmt, ...)
     va_end(ap);
 }
 
-static void launch(job_run *j, stage *st, int partition, int attempt, intptr_t result_index)
+static void launch(job_run *j, stage *st, int partition, int attempt, intptr_t result_index,
+                   int avoid_exec)
 {
     em_task_desc *d = em__calloc(1, sizeof *d);
     if (!d) {
@@ -242,6 +256,8 @@ static void launch(job_run *j, stage *st, int partition, int attempt, intptr_t r
     d->fn_arg = j->spec->fn_arg;
     d->fn_arg_len = j->spec->fn_arg_len;
     d->sched_data = (void *)result_index;
+    d->avoid_exec = avoid_exec;
+    d->ran_on_exec = -1;
     st->pending++;
     j->outstanding++;
     j->s->backend->launch(j->s->backend, d);
@@ -261,13 +277,13 @@ static void submit_tasks(job_run *j, stage *st)
         int m = em_map_outputs_missing(j->s->ctx->map_outputs, st->dep->shuffle_id, missing, n);
         EM_LOG(EM_LOG_INFO, "dag", "job %d: submitting stage %d (shuffle %d, %d of %d tasks)",
                j->job_id, st->id, st->dep->shuffle_id, m, n);
-        for (int i = 0; i < m && !j->abort_rc; i++) launch(j, st, missing[i], 0, -1);
+        for (int i = 0; i < m && !j->abort_rc; i++) launch(j, st, missing[i], 0, -1, -1);
         em__free(missing);
     } else {
         EM_LOG(EM_LOG_INFO, "dag", "job %d: submitting result stage %d (%d tasks)", j->job_id,
                st->id, j->remaining);
         for (int i = 0; i < j->num_parts && !j->abort_rc; i++)
-            if (!j->part_done[i]) launch(j, st, j->parts[i], 0, i);
+            if (!j->part_done[i]) launch(j, st, j->parts[i], 0, i, -1);
     }
 }
 
@@ -487,15 +503,24 @@ static void handle_failure(job_run *j, stage *st, em_task_desc *d)
     const char *msg = d->errmsg ? d->errmsg : em_strerror(d->status);
     EM_LOG(EM_LOG_WARN, "dag", "lost task %d.%d in stage %d (TID %lld): %s", d->partition,
            d->attempt, st->id, (long long)d->task_id, msg);
+    em_buf *causes = st->causes ? &st->causes[d->partition] : NULL;
     if (fails >= max_failures) {
         abort_job(j, EM_EJOB,
                   "job %d aborted: stage %d (%s) partition %d failed %d time%s "
-                  "(ember.task.maxFailures=%d); last cause: %s",
+                  "(ember.task.maxFailures=%d); last cause: %s%s%.*s",
                   j->job_id, st->id, st->is_map ? st->rdd->ops->name : j->spec->call_site,
-                  d->partition, fails, fails == 1 ? "" : "s", max_failures, msg);
+                  d->partition, fails, fails == 1 ? "" : "s", max_failures, msg,
+                  causes && causes->len ? "; earlier attempts: " : "",
+                  causes ? (int)EM_MIN(causes->len, 2000) : 0,
+                  causes && causes->data ? (const char *)causes->data : "");
         return;
     }
-    launch(j, st, d->partition, d->attempt + 1, (intptr_t)d->sched_data);
+    /* Each attempt's cause, for the abort message (bounded). */
+    if (causes && causes->len < 2000)
+        em_buf_printf(causes, "%sattempt %d (TID %lld): %.300s", causes->len ? "; " : "",
+                      d->attempt, (long long)d->task_id, msg);
+    /* The retry goes to another executor where possible (cluster backend). */
+    launch(j, st, d->partition, d->attempt + 1, (intptr_t)d->sched_data, d->ran_on_exec);
 }
 
 static void handle(job_run *j, em_task_desc *d)

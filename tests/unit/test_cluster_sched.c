@@ -157,3 +157,50 @@ TEST(silent_executor_is_lost_and_its_tasks_rerun)
     kill((pid_t)victim, SIGCONT);
     em_context_stop(ctx);
 }
+
+/* Attempt 0 of each partition writes its pid to a file and fails; the retry outputs
+ * (pid of the failed attempt, its own pid). */
+static int fail_first_attempt(em_task *t, em_value in, em_records *out, const void *arg)
+{
+    (void)in;
+    (void)arg;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/attempt0-%d", test_tmpdir(), em_task_partition(t));
+    if (em_task_attempt(t) == 0) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+        }
+        return em_task_fail(t, "first attempt fails on purpose");
+    }
+    FILE *f = fopen(path, "r");
+    int first = 0;
+    if (!f || fscanf(f, "%d", &first) != 1) first = -1;
+    if (f) fclose(f);
+    em_put_tuple_begin(out);
+    em_put_int64(out, first);
+    em_put_int64(out, (int64_t)getpid());
+    em_put_end(out);
+    return 0;
+}
+
+TEST(retries_go_to_another_executor)
+{
+    em_context *ctx = ctx_with("local-cluster[2,1,256]", "ember.locality.wait", "10s");
+    CHECK(ctx);
+    em_records *r;
+    CHECK_OK(
+        em_rdd_collect(em_rdd_map(em_range(ctx, 0, 2, 1, 2), fail_first_attempt, NULL, 0), &r));
+    CHECK_EQ_INT(em_records_count(r), 2);
+    for (size_t i = 0; i < 2; i++) {
+        em_value v = em_records_at(r, i);
+        int64_t first = em_value_int64(em_value_at(v, 0)),
+                retry = em_value_int64(em_value_at(v, 1));
+        CHECK(first > 0);
+        CHECK_MSG(first != retry, "the retry ran in the executor that failed (pid %lld)",
+                  (long long)first);
+    }
+    em_records_free(r);
+    em_context_stop(ctx);
+}

@@ -168,6 +168,10 @@ TEST(failing_record_aborts_after_max_failures)
     CHECK_MSG_HAS("partition 1 ");
     CHECK_MSG_HAS("failed 4 times");
     CHECK_MSG_HAS("record 42 is cursed (attempt 3)");
+    /* every attempt's cause is named */
+    CHECK_MSG_HAS("attempt 0 (TID");
+    CHECK_MSG_HAS("record 42 is cursed (attempt 0)");
+    CHECK_MSG_HAS("record 42 is cursed (attempt 2)");
     CHECK_EQ_INT(atomic_load(&bad_calls), 4);
     CHECK(strcmp(em_context_errmsg(ctx), em_errmsg()) == 0);
     /* count and other actions fail the same way */
