@@ -73,7 +73,8 @@ typedef struct executor {
     pthread_cond_t task_cv;  /* the task queue (task threads) */
     pthread_cond_t chunk_cv; /* broadcast chunk answers (task threads) */
     struct chunk_wait *chunk_waits;
-    struct held_result *held; /* large results waiting for the driver */
+    struct held_result *held;  /* large results waiting for the driver */
+    int64_t max_direct_result; /* ember.task.maxDirectResultSize, read once registered */
     uint64_t next_req_id;
     int state;
     int exit_code;
@@ -221,8 +222,7 @@ typedef struct held_result {
 static void hold_large_result(executor *x, em_task_desc *d)
 {
     if (d->status || d->dep) return;
-    int64_t max_direct = em_conf_get_bytes(x->ctx->conf, "ember.task.maxDirectResultSize");
-    if ((int64_t)d->result.len <= max_direct) return;
+    if ((int64_t)d->result.len <= x->max_direct_result) return;
     held_result *h = em__calloc(1, sizeof *h);
     if (!h) return; /* sent inline then (or refused as too large) */
     h->task_id = (uint64_t)d->task_id;
@@ -790,6 +790,7 @@ static int executor_main(void)
     if (state < X_RUNNING)
         stop_with(&x, 1, "no answer from the driver at %s within ember.network.timeout",
                   driver_url);
+    x.max_direct_result = em_conf_get_bytes(x.ctx->conf, "ember.task.maxDirectResultSize");
     /* The fetcher reads the driver's options (retries, timeouts), known since registration. */
     if (state == X_RUNNING &&
         (rc = em_block_fetcher_new(x.ctx->conf, x.app_id, x.exec_id, &x.ctx->fetcher)))

@@ -12,11 +12,12 @@
  * Executor life as the driver sees it:
  *
  *   ADDED (master placed it) --register_executor--> ALIVE --connection closed /
- *        \____________________register_executor____/        executor_removed--> LOST
- *   (an executor may register before the master's EXECUTOR_ADDED reaches the driver)
+ *        \____________________register_executor____/        executor_removed /
+ *   (an executor may register before the        silent past ember.network.timeout /
+ *    master's EXECUTOR_ADDED reaches the driver)  its outputs unfetchable (cb_exclude) --> LOST
  * A LOST executor's running tasks fail with a message naming it; they are retried by the
- * DAG scheduler like any failed task. Its map outputs stay registered until fetches fail
- * (fault tolerance is the next issue's work).
+ * DAG scheduler like any failed task. Its map outputs stay registered (the worker's shuffle
+ * service may still serve them) until a fetch of one fails; dag.c then unregisters them.
  *
  * Threads: launch / cancel_queued / stop run on the DAG scheduler's thread; the endpoint's
  * loop thread runs the message and close callbacks; the app client's thread runs its

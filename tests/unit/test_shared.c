@@ -4,8 +4,8 @@
  *
  * Covered: a broadcast table read by a map (several chunks: ember.broadcast.blockSize=1k);
  * int64 / float64 / value (max) accumulators in an action; exactly-once in an action when a
- * task's first attempt fails after adding; a transformation's updates; unknown and destroyed
- * broadcasts fail the task with a message naming them; bad accumulator arguments.
+ * task's first attempt fails after adding; a transformation's updates; an unknown broadcast
+ * fails the task with a message naming it; bad accumulator arguments.
  */
 #include "test.h"
 #include "rdd_helpers.h"
@@ -57,8 +57,7 @@ static void check_broadcast(const char *master)
     expect_ints(got, n, want, N);
     free(got);
 
-    /* A second job reuses what executors fetched; after destroy, new tasks cannot read it
-     * where it was never fetched (local mode: the driver's registry is the only copy). */
+    /* A second job reads the value again (executors: from what they fetched the first time). */
     got = collect_ints(m, &n);
     expect_ints(got, n, want, N);
     free(got);
