@@ -169,11 +169,8 @@ int em__mstate_submit_driver(em__mstate *st, const em__driver_request *req, int6
     }
     em_mdriver *d = em__calloc(1, sizeof *d);
     if (!d) return em__set_error(EM_ENOMEM, "out of memory");
-    char stamp[32] = "00000000000000", id[64];
-    time_t secs = (time_t)(wall_ms / 1000);
-    struct tm tm;
-    if (localtime_r(&secs, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
-    snprintf(id, sizeof id, "driver-%s-%04d", stamp, st->next_driver_number);
+    char id[64];
+    em__mstate_make_id(id, sizeof id, "driver", wall_ms, st->next_driver_number);
     d->id = em__strdup(id);
     d->name = em__strdup(name);
     d->binary_hash = em__strdup(req->binary_hash);

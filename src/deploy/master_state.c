@@ -225,6 +225,15 @@ em__maction *em__mstate_take_actions(em__mstate *st, size_t *n)
     return v;
 }
 
+void em__mstate_make_id(char *out, size_t cap, const char *prefix, int64_t wall_ms, int number)
+{
+    char stamp[32] = "00000000000000";
+    time_t secs = (time_t)(wall_ms / 1000);
+    struct tm tm;
+    if (localtime_r(&secs, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
+    snprintf(out, cap, "%s-%s-%04d", prefix, stamp, number);
+}
+
 void em__mstate_push(em__mstate *st, const em__maction *a)
 {
     if (!a->conn) return;
@@ -423,11 +432,8 @@ int em__mstate_register_app(em__mstate *st, const em__app_request *req, void *co
     }
     em_mapp *a = em__calloc(1, sizeof *a);
     if (!a) return em__set_error(EM_ENOMEM, "out of memory");
-    char stamp[32] = "00000000000000", id[64];
-    time_t secs = (time_t)(wall_ms / 1000);
-    struct tm tm;
-    if (localtime_r(&secs, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
-    snprintf(id, sizeof id, "app-%s-%04d", stamp, st->next_app_number);
+    char id[64];
+    em__mstate_make_id(id, sizeof id, "app", wall_ms, st->next_app_number);
     a->id = em__strdup(id);
     a->name = em__strdup(name);
     a->driver_url = em__strdup(req->driver_url);

@@ -10,6 +10,8 @@
 
 /* Queues action a (fields copied; strings may be NULL). conn NULL: nobody to tell, dropped. */
 void em__mstate_push(em__mstate *st, const em__maction *a);
+/* "<prefix>-YYYYMMDDHHMMSS-NNNN" (local time of wall_ms) into out (at least 64 bytes). */
+void em__mstate_make_id(char *out, size_t cap, const char *prefix, int64_t wall_ms, int number);
 /* Remembers on dead worker w an executor (app_id, exec_id) or a driver (driver: app_id is the
  * driver's id, exec_id -1) that it may still run if it comes back. */
 void em__mworker_remember_lost(em_mworker *w, const char *app_id, int exec_id, bool driver);
