@@ -7,13 +7,16 @@
 #                   build-fuzz/ (tests/fuzz/run.sh; FUZZ_TARGETS="proto stage" for some)
 #   make demo       word count of the bundled sample text on local[*]
 #   make bench      benchmarks against their baselines (bench/README.md)
+#   make chaos      fault injection into real clusters running the examples (docs/chaos.md);
+#                   CHAOS_SHORT=1 (CI form), CHAOS_RUNS=N (seeded random runs), CHAOS_SEED=S
+#                   (replay one run)
 #   make deps       install missing Debian packages (scripts/install-deps.sh)
 #   make format     clang-format every C file; make format-check checks only
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-asan test-tsan fuzz demo bench format format-check clean install
+.PHONY: all deps build test test-asan test-tsan fuzz demo bench chaos format format-check clean install
 
 all: build
 
@@ -44,6 +47,10 @@ demo: build
 
 bench: build
 	@bench/run.sh $(BUILD)
+
+chaos: build
+	@CHAOS_RUNS="$(CHAOS_RUNS)" CHAOS_SEED="$(CHAOS_SEED)" CHAOS_SHORT="$(CHAOS_SHORT)" \
+		/usr/bin/python3 tests/chaos/chaos.py --build $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -3,6 +3,8 @@
 # Idempotent and quiet when everything is present. Needs root (or sudo) only to install.
 set -euo pipefail
 need=(cmake make gcc pkg-config clang-format liblz4-dev libzstd-dev libxxhash-dev libsodium-dev libuv1-dev python3)
+# network namespaces, links and packet drops of the multi-host test and `make chaos`
+need+=(iproute2 nftables)
 if [ "${EMBER_BENCH_DEPS:-0}" = 1 ]; then need+=(python3-distributed python3-dask python3-numpy python3-psutil time); fi
 # make fuzz: clang with libFuzzer's runtime (libclang-rt-14-dev holds libclang_rt.fuzzer)
 if [ "${EMBER_FUZZ_DEPS:-0}" = 1 ]; then need+=(clang libclang-rt-14-dev); fi

@@ -36,7 +36,9 @@ extern "C" {
     X(EMASTER, -1009, "invalid master URL")                                                        \
     X(ETYPE, -1010, "value has another type")                                                      \
     X(EINTERNAL, -1011, "internal error")                                                          \
-    X(EFETCH, -1012, "shuffle block fetch failed")
+    X(EFETCH, -1012, "shuffle block fetch failed")                                                 \
+    X(ECOMMITDENIED, -1013, "output commit denied: another attempt committed the partition")       \
+    X(EKILLED, -1014, "task killed")
 
 typedef enum em_errno {
 #define EM__ERRNO_ENUM(name, value, desc) EM_##name = value,

@@ -4,13 +4,20 @@
  *
  * Layers below the scheduler (shuffle, storage, rdd) read it for the memory manager, the local
  * directory for spill and shuffle files, the configuration and the metrics they update.
+ *
+ * Two hooks reach beyond the task thread: can_commit (rdd/output.c asks the driver's commit
+ * coordinator whether this attempt may commit its output) and kill (another thread asks the
+ * attempt to stop; the task runner checks it between records and fails with EM_EKILLED).
  */
 #ifndef EMBER_BASE_TASK_H
 #define EMBER_BASE_TASK_H
 
 #include <ember/conf.h>
 #include <ember/function.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 struct em_memory_manager;
 struct em_block_fetcher;
@@ -34,6 +41,33 @@ typedef struct em_cached_block {
     int64_t bytes;
 } em_cached_block;
 
+/* A request to kill a running task attempt (cooperative, like Spark's InterruptibleIterator):
+ * owned by whoever owns the attempt's description (executor.h: em_task_desc.kill), so that a
+ * backend thread may set it while the task thread runs. state: 0 running, 1 reason being
+ * written, 2 killed (reason complete). Any thread. */
+typedef struct em_task_kill {
+    atomic_int state;
+    char reason[256];
+} em_task_kill;
+
+/* Asks the attempt to stop; the first reason wins. Any thread. */
+static inline void em__task_kill(em_task_kill *k, const char *reason)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&k->state, &expected, 1)) return;
+    size_t n = strlen(reason ? reason : "");
+    if (n >= sizeof k->reason) n = sizeof k->reason - 1;
+    memcpy(k->reason, reason ? reason : "", n);
+    k->reason[n] = '\0';
+    atomic_store_explicit(&k->state, 2, memory_order_release);
+}
+
+/* Whether a kill was asked (and its reason is readable). Any thread; cheap enough per record. */
+static inline bool em__task_kill_requested(em_task_kill *k)
+{
+    return k && atomic_load_explicit(&k->state, memory_order_acquire) == 2;
+}
+
 struct em_task {
     int64_t task_id; /* unique in the application */
     int stage_id, stage_attempt, partition, attempt;
@@ -56,6 +90,12 @@ struct em_task {
     } fetch_failed;
     char errmsg[1024]; /* set by em_task_fail */
     int failed;        /* em_task_fail was called */
+    /* Output commit: 0 when this attempt may commit its partition's output, EM_ECOMMITDENIED
+     * (em_errmsg set) when another attempt did or the driver cannot be asked. NULL: always
+     * allowed (tests, no coordinator). commit_arg is the hook's own. Task thread only. */
+    int (*can_commit)(struct em_task *t);
+    void *commit_arg;
+    em_task_kill *kill; /* the attempt's kill request, or NULL (never killed) */
 };
 
 #endif

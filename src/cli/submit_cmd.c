@@ -6,6 +6,8 @@
  *                BINARY [ARGS...]
  *   ember submit --master ember://H:P --status DRIVER_ID
  *   ember submit --master ember://H:P --kill DRIVER_ID
+ * (an ember:// URL may list several masters, ember://H1:P1,H2:P2: each is tried in turn, and
+ * --status / --kill reconnect to them when a master is lost; submit_client.h)
  *
  * Options come before BINARY; everything after it belongs to the application. They map to
  * options of the table (--executor-memory -> ember.executor.memory, --executor-cores ->
@@ -61,6 +63,7 @@ static void submit_usage(FILE *f)
         "Runs an application (a program linked with libember). Options come before BINARY;\n"
         "what follows BINARY is the application's.\n"
         "  --master URL              local[N], local-cluster[W,C,M] or ember://HOST:PORT\n"
+        "                            (several masters: ember://HOST:PORT,HOST2:PORT2)\n"
         "                            (ember.master; default local[*])\n"
         "  --deploy-mode MODE        client: the driver runs here (default); cluster: the\n"
         "                            master runs it on a worker (ember:// masters only) and\n"
@@ -480,7 +483,9 @@ int em_cli_submit(int argc, char **argv)
         char *host = NULL;
         int port = 0;
         if (em_master_url_parse(url, &host, &port)) {
-            if (query)
+            if (!strncmp(url, "ember://", 8))
+                fprintf(stderr, "ember submit: %s\n", em_errmsg()); /* names the bad entry */
+            else if (query)
                 fprintf(stderr,
                         "ember submit: --status / --kill ask a standalone master: --master "
                         "ember://HOST:PORT (not '%s')\n",

@@ -5,7 +5,8 @@
  * worker has started (registration continues in the background), and the daemon logs to
  * <log-dir>/ember-<user>-worker-<instance>-<host>.log and removes its pid file when it stops.
  *
- *   ember worker --master ember://HOST:PORT [--cores C] [--memory M] [--host H] [--work-dir D]
+ *   ember worker --master ember://HOST:PORT[,HOST2:PORT2]... [--cores C] [--memory M] [--host H]
+ *                [--work-dir D]
  *                [--conf key=value]... [--daemon [--log-dir D] [--pid-dir D] [--instance N]]
  *
  * Main thread of the `ember` command: blocks the two signals before any thread starts, then
@@ -32,10 +33,12 @@
 
 static void worker_usage(FILE *f)
 {
-    fprintf(f, "usage: ember worker --master ember://HOST:PORT [--cores C] [--memory M] "
-               "[--host H] [--work-dir D] [--conf key=value]...\n"
+    fprintf(f, "usage: ember worker --master ember://HOST:PORT[,HOST2:PORT2]... [--cores C] "
+               "[--memory M] [--host H] [--work-dir D] [--conf key=value]...\n"
                "Runs a standalone worker in the foreground (stop with Ctrl-C or SIGTERM; its\n"
-               "executors are killed with it).\n"
+               "executors are killed with it). With several masters it registers with the one\n"
+               "that answers, and moves to another when its master is lost; its executors keep\n"
+               "running meanwhile.\n"
                "  --cores C    cores offered to applications (default: all of this machine's)\n"
                "  --memory M   memory offered, e.g. 512m or 2g (default 1g)\n"
                "  --host H     address announced to the master; executors bind there\n"

@@ -1,19 +1,35 @@
 /* The driver's application client for the standalone master (see app_client.h).
  *
  * Owns a private em_endpoint (role EM_ROLE_DRIVER, its own loop thread), the one connection
- * to the master, a copy of the application description and the registration state:
+ * to the master, a copy of the application description, the masters of the URL
+ * (em_master_urls_parse) and the registration state:
  *
  *   CONNECTING --connected: REGISTER_APPLICATION--> REGISTERING --registered{ok}--> REGISTERED
- *       |                                              |  registered{!ok}, closed,       |
- *       +-- connect failed ---------------------------+-> FAILED (wait_registered says  |
- *                                                           why)                          |
- *   REGISTERED --application_removed / connection closed (disconnected callback)--> GONE
- *   any --em_app_client_stop--> (UNREGISTER_APPLICATION when REGISTERED, close, free)
+ *     | connect failed / closed before the answer: the next master of the URL;   |  ^
+ *     | after the last one (one round) or registered{!ok}: FAILED (wait_registered |  |
+ *     | says why)                                                                  |  |
+ *                                                                                  |  |
+ *   REGISTERED --connection closed (master died or moved)--> RECONNECTING          |  |
+ *     RECONNECTING --attempt due: the masters in turn, the lost one first-->       |  |
+ *       connected: REREGISTER_APPLICATION(app id) --> REREGISTERING --ok----------+--+
+ *       connect failed / closed: the next master; after each round a back-off (100 ms
+ *       doubling to 5 s, jittered)
+ *     REREGISTERING --registered{!ok} (the master does not know the application)--> GONE
+ *     RECONNECTING past ember.network.timeout since the loss ----------------------> GONE
+ *   REGISTERED --application_removed-------------------------------------------------> GONE
+ *   GONE: the disconnected callback, once. any --em_app_client_stop--> (UNREGISTER_APPLICATION
+ *   when REGISTERED, close, free)
  *
- * Threads: the loop thread runs the endpoint callbacks and the user's; the caller's thread
- * waits on c->cv. c->mu guards the state, the app id, the message and c->conn; the user's
- * callbacks run without it. Called by the driver's scheduler backend (src/scheduler) and
- * tests.
+ * While RECONNECTING the application goes on: its executors talk to the driver, not to the
+ * master, and nothing fails; only executor additions and removals are not heard until a master
+ * takes the application back.
+ *
+ * Threads: the loop thread runs the endpoint callbacks and the user's; the connector thread
+ * starts the connection attempts when due (name resolution and connect never run on the loop)
+ * and gives up a reconnection past its bound (it then runs the disconnected callback); the
+ * caller's thread waits on c->cv. c->mu guards the state, the master index, the app id, the
+ * message and c->conn; the user's callbacks run without it. Called by the driver's scheduler
+ * backend (src/scheduler) and tests.
  */
 #include "deploy/app_client.h"
 
@@ -23,15 +39,29 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-enum { AC_CONNECTING, AC_REGISTERING, AC_REGISTERED, AC_FAILED, AC_GONE };
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+enum {
+    AC_CONNECTING,
+    AC_REGISTERING,
+    AC_REGISTERED,
+    AC_FAILED,
+    AC_GONE,
+    AC_RECONNECTING,
+    AC_REREGISTERING,
+};
 
 struct em_app_client {
     em_endpoint *ep;
-    char *master_url, *master_host;
-    int master_port;
+    char *master_url;
+    em_master_addr *masters;
+    int nmasters;
     int64_t timeout_ms;
     em_app_client_callbacks cb;
     /* the description, copied */
@@ -46,10 +76,29 @@ struct em_app_client {
     int state;
     int refused; /* FAILED because the master said no */
     int stopping;
-    em_conn *conn; /* retained from connect to close */
+    em_conn *conn;  /* retained while open; NULL between connections */
+    int cur;        /* index of the master tried last / registered with */
+    int tried;      /* masters tried in this round */
+    int attempting; /* a connect is under way */
+    int64_t next_attempt_ms;
+    int64_t lost_ms; /* RECONNECTING / REREGISTERING since */
+    int64_t backoff_ms;
+    unsigned seed;
     char *app_id;
     char msg[1024];
+    char errors[1024]; /* the round's failures, for the message of FAILED */
+    pthread_t connector;
+    int connector_started;
 };
+
+/* "ember://host:port" of masters[i]. */
+static const char *master_name(const em_app_client *c, int i, char *buf, size_t cap)
+{
+    const em_master_addr *a = &c->masters[i];
+    int v6 = strchr(a->host, ':') != NULL;
+    snprintf(buf, cap, "ember://%s%s%s:%d", v6 ? "[" : "", a->host, v6 ? "]" : "", a->port);
+    return buf;
+}
 
 static void set_failed(em_app_client *c, const char *fmt, ...) EM_PRINTF(2, 3);
 /* CONNECTING / REGISTERING -> FAILED with a message. Under c->mu. */
@@ -63,75 +112,153 @@ static void set_failed(em_app_client *c, const char *fmt, ...)
     pthread_cond_broadcast(&c->cv);
 }
 
+/* The attempt at masters[cur] failed (why: a sentence naming the master): the next master,
+ * now or (after a whole round of a reconnection) after the back-off; after the whole first
+ * round, FAILED with every attempt's why. Under c->mu. */
+static void attempt_failed(em_app_client *c, const char *why)
+{
+    c->attempting = 0;
+    c->cur = (c->cur + 1) % c->nmasters;
+    c->tried++;
+    int64_t now = em__now_ms();
+    if (c->state == AC_CONNECTING || c->state == AC_REGISTERING) {
+        size_t len = strlen(c->errors);
+        snprintf(c->errors + len, sizeof c->errors - len, "%s%s", len ? "; " : "", why);
+        if (c->tried < c->nmasters) {
+            c->state = AC_CONNECTING;
+            c->next_attempt_ms = now;
+        } else if (c->nmasters == 1) {
+            set_failed(c, "%s", c->errors);
+        } else {
+            set_failed(c, "no master of %s took the application: %s", c->master_url, c->errors);
+        }
+    } else if (c->state == AC_RECONNECTING || c->state == AC_REREGISTERING) {
+        c->state = AC_RECONNECTING;
+        int64_t d = 0;
+        if (c->tried >= c->nmasters) { /* a whole round: back off */
+            c->tried = 0;
+            d = c->backoff_ms / 2 + (int64_t)(rand_r(&c->seed) % (unsigned)(c->backoff_ms / 2 + 1));
+            c->backoff_ms = EM_MIN(c->backoff_ms * 2, BACKOFF_MAX_MS);
+        }
+        c->next_attempt_ms = now + d;
+        EM_LOG(EM_LOG_DEBUG, "app-client", "application %s: %s; next attempt in %lld ms", c->app_id,
+               why, (long long)d);
+    }
+    pthread_cond_broadcast(&c->cv);
+}
+
+/* REGISTERED / RECONNECTING -> GONE; returns whether to call disconnected. Under c->mu. */
+static int set_gone(em_app_client *c)
+{
+    int tell = !c->stopping && c->state != AC_GONE;
+    c->state = AC_GONE;
+    pthread_cond_broadcast(&c->cv);
+    return tell;
+}
+
 static void on_connect(em_conn *conn, int status, void *arg)
 {
     em_app_client *c = arg;
     pthread_mutex_lock(&c->mu);
     if (status < 0) {
-        if (c->state == AC_CONNECTING)
-            set_failed(c, "cannot connect to master %s: %s", c->master_url,
-                       status == EM_EACCES
-                           ? "authentication refused (ember.authenticate.secret differs)"
-                           : em_strerror(status));
+        char why[600], name[320];
+        snprintf(why, sizeof why, "cannot connect to master %s: %s",
+                 master_name(c, c->cur, name, sizeof name),
+                 status == EM_EACCES ? "authentication refused (ember.authenticate.secret differs)"
+                                     : em_strerror(status));
+        attempt_failed(c, why);
         pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    if (c->stopping || (c->state != AC_CONNECTING && c->state != AC_RECONNECTING)) {
+        c->attempting = 0;
+        pthread_mutex_unlock(&c->mu);
+        em_conn_close(conn); /* gave up meanwhile */
         return;
     }
     em_conn_retain(conn);
     c->conn = conn;
-    c->state = AC_REGISTERING;
+    c->attempting = 0;
+    int again = c->state == AC_RECONNECTING;
+    c->state = again ? AC_REREGISTERING : AC_REGISTERING;
+    char *app_id = again ? em__strdup(c->app_id) : NULL;
     pthread_mutex_unlock(&c->mu);
-    em_str *env = em__calloc((size_t)c->num_env + 1, sizeof *env);
-    int rc = env ? 0 : EM_ENOMEM;
-    if (env) {
-        for (int i = 0; i < c->num_env; i++) env[i] = em_str_c(c->env[i]);
-        em_msg_register_application m = {.name = em_str_c(c->name),
-                                         .cores_max = (uint32_t)c->cores_max,
-                                         .executor_cores = (uint32_t)c->executor_cores,
-                                         .executor_memory_mb = c->executor_memory_mb,
-                                         .driver_url = em_str_c(c->driver_url),
-                                         .binary_hash = em_str_c(c->binary_hash),
-                                         .env = {.count = (uint32_t)c->num_env, .items = env}};
-        rc = em_conn_send(conn, EM_MSG_REGISTER_APPLICATION, &m);
-        em__free(env);
+    int rc;
+    if (again) {
+        em_msg_reregister_application m = {.app_id = em_str_c(app_id ? app_id : "")};
+        rc = app_id ? em_conn_send(conn, EM_MSG_REREGISTER_APPLICATION, &m) : EM_ENOMEM;
+        em__free(app_id);
+    } else {
+        em_str *env = em__calloc((size_t)c->num_env + 1, sizeof *env);
+        rc = env ? 0 : EM_ENOMEM;
+        if (env) {
+            for (int i = 0; i < c->num_env; i++) env[i] = em_str_c(c->env[i]);
+            em_msg_register_application m = {.name = em_str_c(c->name),
+                                             .cores_max = (uint32_t)c->cores_max,
+                                             .executor_cores = (uint32_t)c->executor_cores,
+                                             .executor_memory_mb = c->executor_memory_mb,
+                                             .driver_url = em_str_c(c->driver_url),
+                                             .binary_hash = em_str_c(c->binary_hash),
+                                             .env = {.count = (uint32_t)c->num_env, .items = env}};
+            rc = em_conn_send(conn, EM_MSG_REGISTER_APPLICATION, &m);
+            em__free(env);
+        }
     }
     if (rc) {
-        pthread_mutex_lock(&c->mu);
-        set_failed(c, "cannot send the registration to master %s: %s", c->master_url,
-                   rc == EM_ENOMEM ? "out of memory" : em_errmsg());
-        pthread_mutex_unlock(&c->mu);
-        em_conn_close(conn);
+        EM_LOG(EM_LOG_WARN, "app-client", "cannot send the registration to %s: %s",
+               em_conn_peer(conn), rc == EM_ENOMEM ? "out of memory" : em_errmsg());
+        em_conn_close(conn); /* on_close tries the next master */
     }
+}
+
+static void on_registered(em_app_client *c, const em_msg_registered_application *r)
+{
+    char name[320];
+    pthread_mutex_lock(&c->mu);
+    master_name(c, c->cur, name, sizeof name);
+    int tell = 0;
+    char why[1200] = "";
+    if (c->state == AC_REGISTERING && r->ok) {
+        c->app_id = em__strndup(r->app_id.p, r->app_id.len);
+        if (c->app_id) {
+            c->state = AC_REGISTERED;
+            EM_LOG(EM_LOG_INFO, "app-client", "master %s registered application %s as %s", name,
+                   c->name, c->app_id);
+            pthread_cond_broadcast(&c->cv);
+        } else {
+            set_failed(c, "out of memory");
+        }
+    } else if (c->state == AC_REGISTERING) {
+        c->refused = 1;
+        set_failed(c, "master %s refused application '%s': %.*s", name, c->name, (int)r->reason.len,
+                   r->reason.p);
+    } else if (c->state == AC_REREGISTERING && r->ok) {
+        c->state = AC_REGISTERED;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        EM_LOG(EM_LOG_WARN, "app-client",
+               "application %s re-registered with master %s after %lld ms without a master",
+               c->app_id, name, (long long)(em__now_ms() - c->lost_ms));
+    } else if (c->state == AC_REREGISTERING) {
+        snprintf(why, sizeof why, "master %s does not take application %s back: %.*s", name,
+                 c->app_id, (int)r->reason.len, r->reason.p);
+        tell = set_gone(c);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (*why) EM_LOG(EM_LOG_WARN, "app-client", "%s", why);
+    if (tell && c->cb.disconnected) c->cb.disconnected(c->cb.user, why);
 }
 
 static void on_message(em_conn *conn, const em_msg *msg, void *user)
 {
     em_app_client *c = user;
-    (void)conn;
-    if (msg->type == EM_MSG_REGISTERED_APPLICATION) {
-        const em_msg_registered_application *r = &msg->u.registered_application;
-        pthread_mutex_lock(&c->mu);
-        if (c->state == AC_REGISTERING && r->ok) {
-            c->app_id = em__strndup(r->app_id.p, r->app_id.len);
-            if (c->app_id) {
-                c->state = AC_REGISTERED;
-                EM_LOG(EM_LOG_INFO, "app-client", "master %s registered application %s as %s",
-                       c->master_url, c->name, c->app_id);
-                pthread_cond_broadcast(&c->cv);
-            } else {
-                set_failed(c, "out of memory");
-            }
-        } else if (c->state == AC_REGISTERING) {
-            c->refused = 1;
-            set_failed(c, "master %s refused application '%s': %.*s", c->master_url, c->name,
-                       (int)r->reason.len, r->reason.p);
-        }
-        pthread_mutex_unlock(&c->mu);
-        return;
-    }
     pthread_mutex_lock(&c->mu);
-    int registered = c->state == AC_REGISTERED && !c->stopping;
+    int ours = conn == c->conn;
+    int registered = ours && c->state == AC_REGISTERED && !c->stopping;
     pthread_mutex_unlock(&c->mu);
-    if (msg->type == EM_MSG_EXECUTOR_ADDED) {
+    if (!ours) return;
+    if (msg->type == EM_MSG_REGISTERED_APPLICATION) {
+        on_registered(c, &msg->u.registered_application);
+    } else if (msg->type == EM_MSG_EXECUTOR_ADDED) {
         const em_msg_executor_added *a = &msg->u.executor_added;
         char *wid = em__strndup(a->worker_id.p, a->worker_id.len);
         char *host = em__strndup(a->host.p, a->host.len);
@@ -153,34 +280,110 @@ static void on_message(em_conn *conn, const em_msg *msg, void *user)
                  (int)x->app_id.len, x->app_id.p, (int)x->reason.len, x->reason.p);
         EM_LOG(EM_LOG_WARN, "app-client", "%s", why);
         pthread_mutex_lock(&c->mu);
-        int tell = c->state == AC_REGISTERED && !c->stopping;
-        if (c->state == AC_REGISTERED) c->state = AC_GONE;
+        int tell = c->state == AC_REGISTERED && set_gone(c);
         pthread_mutex_unlock(&c->mu);
         if (tell && c->cb.disconnected) c->cb.disconnected(c->cb.user, why);
     } else {
         EM_LOG(EM_LOG_WARN, "app-client", "unexpected message %s from master %s",
-               em_msg_name(msg->type), c->master_url);
+               em_msg_name(msg->type), em_conn_peer(conn));
     }
 }
 
 static void on_close(em_conn *conn, int code, const char *reason, void *user)
 {
     em_app_client *c = user;
-    (void)conn;
-    char why[1200];
-    snprintf(why, sizeof why, "lost the connection to master %s (%s%s%s)", c->master_url,
-             reason ? reason : "closed", code ? ": " : "", code ? em_strerror(code) : "");
+    char why[600];
+    snprintf(why, sizeof why, "%s%s%s", reason ? reason : "closed", code ? ": " : "",
+             code ? em_strerror(code) : "");
     pthread_mutex_lock(&c->mu);
-    int tell = c->state == AC_REGISTERED && !c->stopping;
-    if (c->state == AC_CONNECTING || c->state == AC_REGISTERING)
-        set_failed(c, "%s before the application was registered", why);
-    else if (c->state == AC_REGISTERED)
-        c->state = AC_GONE;
-    pthread_mutex_unlock(&c->mu);
-    if (tell) {
-        EM_LOG(EM_LOG_WARN, "app-client", "%s", why);
-        if (c->cb.disconnected) c->cb.disconnected(c->cb.user, why);
+    if (conn != c->conn) { /* not ours any more (stop took it) */
+        pthread_mutex_unlock(&c->mu);
+        return;
     }
+    c->conn = NULL;
+    char name[320];
+    master_name(c, c->cur, name, sizeof name);
+    if (c->state == AC_REGISTERING || c->state == AC_REREGISTERING) {
+        char what[1000];
+        snprintf(what, sizeof what,
+                 "lost the connection to master %s (%s) before the application was registered",
+                 name, why);
+        attempt_failed(c, what);
+    } else if (c->state == AC_REGISTERED && !c->stopping) {
+        c->state = AC_RECONNECTING;
+        c->lost_ms = em__now_ms();
+        c->tried = 0;
+        c->backoff_ms = BACKOFF_MIN_MS;
+        c->next_attempt_ms = c->lost_ms + BACKOFF_MIN_MS / 2; /* the same master first */
+        EM_LOG(EM_LOG_WARN, "app-client",
+               "lost the connection to master %s (%s): application %s keeps running; "
+               "reconnecting to %s for up to %lld ms (ember.network.timeout)",
+               name, why, c->app_id, c->master_url, (long long)c->timeout_ms);
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
+    em_conn_release(conn);
+}
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    int64_t ns = ts->tv_nsec + (ms % 1000) * 1000000;
+    ts->tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    ts->tv_nsec = (long)(ns % 1000000000);
+}
+
+/* The connector thread: starts attempts when due, gives a reconnection up past its bound. */
+static void *connector_main(void *arg)
+{
+    em_app_client *c = arg;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stopping) {
+        int64_t now = em__now_ms(), wait_ms = 60000;
+        int reconnecting = c->state == AC_RECONNECTING || c->state == AC_REREGISTERING;
+        if (reconnecting && now - c->lost_ms >= c->timeout_ms) {
+            char why[1200], name[320];
+            snprintf(why, sizeof why,
+                     "no master of %s took application %s back within %lld ms "
+                     "(ember.network.timeout) since master %s was lost",
+                     c->master_url, c->app_id, (long long)c->timeout_ms,
+                     master_name(c, c->cur, name, sizeof name));
+            int tell = set_gone(c);
+            em_conn *late = c->conn; /* a re-registration still unanswered: dropped */
+            c->conn = NULL;
+            pthread_mutex_unlock(&c->mu);
+            if (late) {
+                em_conn_close(late);
+                em_conn_release(late);
+            }
+            EM_LOG(EM_LOG_WARN, "app-client", "%s", why);
+            if (tell && c->cb.disconnected) c->cb.disconnected(c->cb.user, why);
+            pthread_mutex_lock(&c->mu);
+            continue;
+        }
+        int due = (c->state == AC_CONNECTING || c->state == AC_RECONNECTING) && !c->attempting;
+        if (due && now >= c->next_attempt_ms) {
+            c->attempting = 1;
+            const em_master_addr *a = &c->masters[c->cur]; /* the list never changes */
+            pthread_mutex_unlock(&c->mu);
+            int rc = em_endpoint_connect(c->ep, a->host, a->port, on_connect, c);
+            pthread_mutex_lock(&c->mu);
+            if (rc) {
+                char why[1200], name[320];
+                snprintf(why, sizeof why, "cannot connect to master %s: %s",
+                         master_name(c, c->cur, name, sizeof name), em_errmsg());
+                attempt_failed(c, why);
+            }
+            continue;
+        }
+        if (due) wait_ms = c->next_attempt_ms - now;
+        if (reconnecting) wait_ms = EM_MIN(wait_ms, c->lost_ms + c->timeout_ms - now);
+        struct timespec ts;
+        deadline_in(&ts, EM_MAX(wait_ms, 1));
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
 }
 
 static void client_free(em_app_client *c)
@@ -191,7 +394,7 @@ static void client_free(em_app_client *c)
     em__free(c->driver_url);
     em__free(c->binary_hash);
     em__free(c->master_url);
-    em__free(c->master_host);
+    em_master_addrs_free(c->masters, c->nmasters);
     em__free(c->app_id);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
@@ -216,13 +419,16 @@ int em_app_client_start(const em_conf *conf, const char *master_url, const em_ap
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cv, &ca);
     pthread_condattr_destroy(&ca);
-    int rc = em_master_url_parse(master_url, &c->master_host, &c->master_port);
+    int rc = em_master_urls_parse(master_url, &c->masters, &c->nmasters);
     if (rc) {
         client_free(c);
         return rc;
     }
     if (cb) c->cb = *cb;
     c->timeout_ms = em_conf_get_ms(conf, "ember.network.timeout");
+    if (c->timeout_ms <= 0) c->timeout_ms = 120000;
+    c->backoff_ms = BACKOFF_MIN_MS;
+    c->seed = (unsigned)(em__now_ns() ^ getpid());
     c->cores_max = d->cores_max;
     c->executor_cores = d->executor_cores;
     c->executor_memory_mb = d->executor_memory_mb;
@@ -250,9 +456,14 @@ int em_app_client_start(const em_conf *conf, const char *master_url, const em_ap
         .user = c,
     };
     c->state = AC_CONNECTING;
+    c->next_attempt_ms = em__now_ms();
     rc = em_endpoint_new(&cfg, &c->ep);
     if (!rc) rc = em_endpoint_start(c->ep);
-    if (!rc) rc = em_endpoint_connect(c->ep, c->master_host, c->master_port, on_connect, c);
+    if (!rc) {
+        rc = -pthread_create(&c->connector, NULL, connector_main, c);
+        c->connector_started = rc == 0;
+        if (rc) em__set_error(rc, "cannot start the application client's thread");
+    }
     if (rc) {
         em__error_context(rc, "master %s", master_url);
         em_endpoint_free(c->ep);
@@ -266,7 +477,7 @@ int em_app_client_start(const em_conf *conf, const char *master_url, const em_ap
 int em_app_client_wait_registered(em_app_client *c, char **app_id)
 {
     if (app_id) *app_id = NULL;
-    int64_t deadline = em__now_ms() + (c->timeout_ms > 0 ? c->timeout_ms : 120000);
+    int64_t deadline = em__now_ms() + c->timeout_ms;
     pthread_mutex_lock(&c->mu);
     while (c->state == AC_CONNECTING || c->state == AC_REGISTERING) {
         int64_t left = deadline - em__now_ms();
@@ -278,10 +489,7 @@ int em_app_client_wait_registered(em_app_client *c, char **app_id)
             break;
         }
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + (left % 1000) * 1000000;
-        ts.tv_sec += (time_t)(left / 1000 + ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
+        deadline_in(&ts, left);
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }
     int rc = 0;
@@ -300,15 +508,24 @@ void em_app_client_stop(em_app_client *c)
     if (!c) return;
     pthread_mutex_lock(&c->mu);
     c->stopping = 1;
-    em_conn *conn = c->conn;
+    em_conn *conn = c->conn; /* ours now: on_close leaves it alone */
+    c->conn = NULL;
     if (conn && c->state == AC_REGISTERED) {
         em_msg_unregister_application u = {.app_id = em_str_c(c->app_id),
                                            .final_state = EM_APP_FINISHED};
+        char name[320];
         if (em_conn_send(conn, EM_MSG_UNREGISTER_APPLICATION, &u) == 0)
             EM_LOG(EM_LOG_INFO, "app-client", "unregistered application %s from master %s",
-                   c->app_id, c->master_url);
+                   c->app_id, master_name(c, c->cur, name, sizeof name));
+    } else if (c->state == AC_RECONNECTING || c->state == AC_REREGISTERING) {
+        EM_LOG(EM_LOG_WARN, "app-client",
+               "application %s ends while no master has it: a recovering master ends it when "
+               "its recovery completes",
+               c->app_id);
     }
+    pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    if (c->connector_started) pthread_join(c->connector, NULL);
     if (conn) em_conn_close(conn); /* after what is queued: the unregistration */
     em_endpoint_free(c->ep);       /* joins the loop: no callback after this */
     if (conn) em_conn_release(conn);

@@ -28,6 +28,8 @@
  */
 #include "deploy/executor_runner.h"
 
+#include "deploy/launch.h"
+
 #include "deploy/file_server.h"
 #include "deploy/master_state.h"
 #include "net/block_server.h"
@@ -412,6 +414,8 @@ static char **build_env(em_executor_runner *r, struct rexec *rx)
         const char *v = getenv(inherit[i]);
         if (v) rc = env_setf(env, &n, "%s=%s", inherit[i], v);
     }
+    /* Executors and drivers die with this worker (launch.c). */
+    if (!rc) rc = env_setf(env, &n, "%s=%ld", EM_WORKER_PID_ENV, (long)getpid());
     if (rx->is_driver) { /* the submitted entries, then what the worker knows: it wins */
         for (int i = 0; i < rx->num_env && !rc; i++) rc = env_set(env, &n, rx->env[i]);
         if (!rc) rc = env_setf(env, &n, "EMBER_DRIVER_ID=%s", rx->app_id);

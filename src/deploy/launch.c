@@ -125,3 +125,19 @@ __attribute__((constructor)) static void em__launch_daemon_if_asked(void)
     fflush(NULL);
     _exit(status);
 }
+
+/* Executors and cluster-mode drivers die with the worker that started them (Spark's
+ * WorkerWatcher): the worker passes its pid in EMBER_WORKER_PID; before any other constructor
+ * (the executor mode's takes over the process) the child asks the kernel for SIGKILL when the
+ * worker's thread that spawned it ends, and exits at once if the worker is already gone. The
+ * variable is removed so that processes the child starts do not inherit the tie. */
+__attribute__((constructor(102))) static void em__die_with_worker(void)
+{
+    const char *v = getenv(EM_WORKER_PID_ENV);
+    if (!v) return;
+    pid_t worker = (pid_t)atol(v);
+    unsetenv(EM_WORKER_PID_ENV);
+    if (worker <= 1) return;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != worker) _exit(1); /* the worker died before prctl */
+}

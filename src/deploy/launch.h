@@ -29,4 +29,8 @@
 void em__launch_child(pid_t parent_pid, int ready_fd, int log_fd, int null_fd, char *const argv[],
                       char *const envp[]) __attribute__((noreturn));
 
+/* Set by a worker in the environment of the executors and drivers it starts: its pid. They
+ * die with it (launch.c). */
+#define EM_WORKER_PID_ENV "EMBER_WORKER_PID"
+
 #endif

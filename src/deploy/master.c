@@ -1,79 +1,166 @@
 /* The master daemon of the standalone cluster manager: the listening endpoint that workers and
  * drivers connect to, the master's tables (master_state.c: workers, applications, executors,
- * their lifecycles and the scheduling pass) behind m->mu, and the liveness check.
+ * their lifecycles and the scheduling pass) behind m->mu, the liveness check, and in
+ * FILESYSTEM recovery mode the journal of those tables (master_journal.h).
  *
  * Messages handled (messages.def): from workers REGISTER_WORKER, HEARTBEAT,
- * EXECUTOR_STATE_CHANGED, DRIVER_STATE_CHANGED, GET_FILE (driver binaries); from drivers
- * (app_client.c) REGISTER_APPLICATION, UNREGISTER_APPLICATION; from ember submit
- * (submit_client.c) SUBMIT_DRIVER, REQUEST_DRIVER_STATUS, REQUEST_KILL_DRIVER. Every event runs
- * the matching em__mstate_* call under m->mu, then sends the actions it produced
- * (LAUNCH_EXECUTOR, KILL_EXECUTOR, APPLICATION_FINISHED, LAUNCH_DRIVER, KILL_DRIVER to workers;
- * EXECUTOR_ADDED, EXECUTOR_REMOVED, APPLICATION_REMOVED to drivers) still under the lock, so
- * the messages of one event leave in order and a connection named in the tables is valid
- * (on_close removes it under the same lock before the endpoint frees it). A closed connection
- * ends the application it registered (FINISHED) and disconnects the workers on it. An
- * unexpected message closes its connection with a WARN line.
+ * EXECUTOR_STATE_CHANGED, DRIVER_STATE_CHANGED, GET_FILE (driver binaries), and after each
+ * registration their report WORKER_EXECUTOR / WORKER_DRIVER / WORKER_STATE_END; from drivers
+ * (app_client.c) REGISTER_APPLICATION, REREGISTER_APPLICATION, UNREGISTER_APPLICATION; from
+ * ember submit (submit_client.c) SUBMIT_DRIVER, REQUEST_DRIVER_STATUS, REQUEST_KILL_DRIVER,
+ * REQUEST_MASTER_STATE (`ember master --status`: MASTER_STATE, the tables as JSON). Every
+ * event runs the matching em__mstate_* call under m->mu, writes the journal ops it produced
+ * (write-ahead), then sends the actions it produced (LAUNCH_EXECUTOR, KILL_EXECUTOR,
+ * APPLICATION_FINISHED, LAUNCH_DRIVER, KILL_DRIVER to workers; EXECUTOR_ADDED,
+ * EXECUTOR_REMOVED, APPLICATION_REMOVED to drivers) still under the lock, so the messages of
+ * one event leave in order and a connection named in the tables is valid (on_close removes it
+ * under the same lock before the endpoint frees it). A closed connection ends the application
+ * it registered (FINISHED) and disconnects the workers on it. An unexpected message closes its
+ * connection with a WARN line.
+ *
+ * The master's states (ember.deploy.recoveryMode=FILESYSTEM; Spark's RecoveryState without
+ * STANDBY: one live master at a time, no leader election):
+ *
+ *   em_master_start, no journal or an empty one
+ *   --------------------------------------------> ALIVE (schedules)
+ *   em_master_start, journal with records                ^
+ *   (em__mstate_recover: workers UNKNOWN, applications   | complete_recovery (master_state.c):
+ *   UNKNOWN, launched drivers `recovered`)               |   workers still UNKNOWN -> DEAD,
+ *   --------------------------------------------> RECOVERING   applications still UNKNOWN ->
+ *        nothing is scheduled; a worker that registers        FINISHED (executors killed),
+ *        reports what it runs (taken back as it is, not       drivers nobody reported ->
+ *        relaunched); a driver re-registers its application   RELAUNCHING (supervised) / ERROR
+ *        by id; new workers, applications and submissions     / KILLED; then a scheduling pass
+ *        are accepted and wait                                |
+ *        -- every UNKNOWN worker reported and every UNKNOWN --+
+ *           application re-registered, or ember.worker.timeout
+ *           passed (the timer's em__mstate_check)
+ *
+ * Without recovery mode the master starts ALIVE and empty, as it always did: workers that
+ * reconnect register again, and their report and the drivers' re-registrations (refused:
+ * unknown application) change nothing.
  *
  * Cluster-mode submissions: the master keeps its own copy of each driver's binary, so that
  * ember submit may exit once the driver is accepted and a supervised driver can be relaunched
  * any time later. SUBMIT_DRIVER goes to the intake thread, which fetches the binary by hash
  * from the submitting client (file_url, GET_FILE) into the master's store
  * (<ember.local.dir>/ember-master-XXXXXX/<hash>, made at the first submission, removed at
- * stop; a hash already there is not fetched again), offers it from the master's endpoint
- * (em_file_serve: workers fetch drivers' binaries from the master), then adds the driver to
- * the tables and answers SUBMIT_DRIVER_RESPONSE (ok with the driver id, or why not).
+ * stop; in recovery mode <ember.deploy.recoveryDirectory>/binaries/<hash>, kept, so a restarted
+ * master can launch it again; a hash already there is not fetched again), offers it from the
+ * master's endpoint (em_file_serve: workers fetch drivers' binaries from the master), then adds
+ * the driver to the tables and answers SUBMIT_DRIVER_RESPONSE (ok with the driver id, or why
+ * not).
  *
  * Threads: the endpoint's loop thread runs the message and close callbacks; one timer thread
- * runs the liveness check (and the supervised drivers' back-off) every min(timeout / 4, 1 s)
- * (the endpoint does not expose its loop, so the timer is a thread); the intake thread fetches
- * submitted binaries (a blocking em_file_fetch must not run on the loop); all take m->mu for
- * the tables. em_master_* from any thread. Called by src/deploy/daemon_run.c (`ember master`,
- * local-cluster) and tests. Log lines: subsystem "master", INFO for registrations and launches,
- * WARN for deaths, failures and refusals.
+ * runs the liveness check (and the supervised drivers' back-off, and the recovery's deadline)
+ * every min(timeout / 4, 1 s) (the endpoint does not expose its loop, so the timer is a
+ * thread); the intake thread fetches submitted binaries (a blocking em_file_fetch must not run
+ * on the loop); all take m->mu for the tables and the journal. em_master_* from any thread.
+ * Called by src/deploy/daemon_run.c (`ember master`, local-cluster) and tests. Log lines:
+ * subsystem "master", INFO for registrations, launches and recovery steps, WARN for deaths,
+ * failures and refusals, ERROR for journal writes that fail (the master carries on).
  */
 #include "deploy/master.h"
 
 #include "deploy/file_server.h"
+#include "deploy/master_journal.h"
 #include "net/endpoint.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 /* ---- master URLs ------------------------------------------------------------------------------
  */
+/* One entry [p, e) of url: "HOST:PORT" or "[v6]:PORT". */
+static int parse_entry(const char *url, const char *p, const char *e, em_master_addr *out)
+{
+    const char *entry = p;
+    int len = (int)(e - p);
+    const char *hend, *colon;
+    if (len == 0) return em__set_error(EM_EINVAL, "master URL '%s' has an empty entry", url);
+    if (*p == '[') {
+        hend = memchr(p, ']', (size_t)len);
+        if (!hend || hend + 1 >= e || hend[1] != ':')
+            return em__set_error(EM_EINVAL, "master URL '%s': bad [address]:port '%.*s'", url, len,
+                                 entry);
+        colon = hend + 1;
+        p++;
+    } else {
+        colon = NULL;
+        for (const char *q = p; q < e; q++)
+            if (*q == ':') colon = q;
+        hend = colon;
+    }
+    if (!colon || hend == p)
+        return em__set_error(EM_EINVAL, "master URL '%s': '%.*s' is not HOST:PORT", url, len,
+                             entry);
+    long port = 0;
+    const char *q = colon + 1;
+    for (; q < e && *q >= '0' && *q <= '9' && port <= 65535; q++) port = port * 10 + (*q - '0');
+    if (q == colon + 1 || q != e || port < 1 || port > 65535)
+        return em__set_error(EM_EINVAL, "master URL '%s': port of '%.*s' must be 1-65535", url, len,
+                             entry);
+    out->host = em__strndup(p, (size_t)(hend - p));
+    out->port = (int)port;
+    return out->host ? 0 : em__set_error(EM_ENOMEM, "out of memory");
+}
+
+int em_master_urls_parse(const char *url, em_master_addr **addrs, int *n)
+{
+    *addrs = NULL;
+    *n = 0;
+    const char *pfx = "ember://";
+    size_t pl = strlen(pfx);
+    if (!url || strncmp(url, pfx, pl))
+        return em__set_error(EM_EINVAL, "master URL '%s' does not start with ember://",
+                             url ? url : "(null)");
+    int count = 1;
+    for (const char *q = url; *q; q++) count += *q == ',';
+    em_master_addr *v = em__calloc((size_t)count, sizeof *v);
+    if (!v) return em__set_error(EM_ENOMEM, "out of memory");
+    const char *p = url + pl;
+    int rc = 0, k = 0;
+    while (!rc && k < count) {
+        const char *e = strchr(p, ',');
+        if (!e) e = p + strlen(p);
+        if (k > 0 && (size_t)(e - p) >= pl && !strncmp(p, pfx, pl)) p += pl; /* a:1,ember://b:2 */
+        rc = parse_entry(url, p, e, &v[k]);
+        if (!rc) k++;
+        p = *e ? e + 1 : e;
+    }
+    if (rc) {
+        em_master_addrs_free(v, k);
+        return rc;
+    }
+    *addrs = v;
+    *n = k;
+    return 0;
+}
+
+void em_master_addrs_free(em_master_addr *addrs, int n)
+{
+    for (int i = 0; addrs && i < n; i++) em__free(addrs[i].host);
+    em__free(addrs);
+}
+
 int em_master_url_parse(const char *url, char **host, int *port)
 {
     *host = NULL;
     *port = 0;
-    const char *pfx = "ember://";
-    if (!url || strncmp(url, pfx, strlen(pfx)))
-        return em__set_error(EM_EINVAL, "master URL '%s' does not start with ember://",
-                             url ? url : "(null)");
-    const char *h = url + strlen(pfx), *hend, *colon;
-    if (*h == '[') {
-        hend = strchr(h, ']');
-        if (!hend || hend[1] != ':')
-            return em__set_error(EM_EINVAL, "master URL '%s': bad [address]:port", url);
-        colon = hend + 1;
-        h++;
-    } else {
-        colon = strrchr(h, ':');
-        hend = colon;
-    }
-    if (!colon || hend == h)
-        return em__set_error(EM_EINVAL, "master URL '%s' is not ember://HOST:PORT", url);
-    char *end = NULL;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end || errno || p < 1 || p > 65535)
-        return em__set_error(EM_EINVAL, "master URL '%s': port must be 1-65535", url);
-    *host = em__strndup(h, (size_t)(hend - h));
-    if (!*host) return em__set_error(EM_ENOMEM, "out of memory");
-    *port = (int)p;
+    em_master_addr *v = NULL;
+    int n = 0;
+    int rc = em_master_urls_parse(url, &v, &n);
+    if (rc) return rc;
+    *host = v[0].host;
+    *port = v[0].port;
+    v[0].host = NULL;
+    em_master_addrs_free(v, n);
     return 0;
 }
 
@@ -108,7 +195,8 @@ struct em_master {
     pthread_t intake;
     int intake_started;
     struct submission *subs, *subs_tail; /* guarded by mu */
-    char *store_dir;                     /* intake thread; NULL until the first submission */
+    char *store_dir; /* intake thread; NULL until the first submission (journal: <dir>/binaries) */
+    em__mjournal *journal; /* FILESYSTEM recovery mode; NULL otherwise (guarded by mu) */
 };
 
 /* Sends one action. Under m->mu (the connection is valid while the tables name it). */
@@ -208,6 +296,11 @@ static void send_action(const em__maction *a)
 static void flush_actions(em_master *m)
 {
     size_t n = 0;
+    em__mjournal_op *ops = em__mstate_take_journal(&m->st, &n);
+    /* write-ahead; but what the master's own stop does (its connections closing end their
+     * applications) is not recorded: a master restarted on the journal takes them back */
+    if (m->journal && n && !m->stopping) em__mjournal_apply(m->journal, &m->st, ops, n);
+    em__mjournal_ops_free(ops, n);
     em__maction *v = em__mstate_take_actions(&m->st, &n);
     for (size_t i = 0; i < n; i++) send_action(&v[i]);
     em__mactions_free(v, n);
@@ -289,6 +382,233 @@ static void on_register_application(em_master *m, em_conn *c, const em_msg_regis
     em__free(name);
     em__free(url);
     em__free(hash);
+}
+
+static bool may_submit(em_conn *c);
+
+/* REREGISTER_APPLICATION: a driver back after a master restart or move (loop thread). */
+static void on_reregister_application(em_master *m, em_conn *c, const em_str *id_view)
+{
+    char *id = em__strndup(id_view->p, id_view->len);
+    pthread_mutex_lock(&m->mu);
+    int rc;
+    if (!id)
+        rc = em__set_error(EM_ENOMEM, "out of memory");
+    else if (em_conn_peer_role(c) != EM_ROLE_DRIVER && em_conn_peer_role(c) != EM_ROLE_CLIENT)
+        rc = em__set_error(EM_EACCES, "only a driver may re-register an application");
+    else
+        rc = em__mstate_reregister_app(&m->st, id, c, em__now_ms());
+    em_msg_registered_application reply = {.ok = rc == 0, .app_id = em_str_c(id ? id : "")};
+    if (rc) {
+        EM_LOG(EM_LOG_WARN, "master", "refused the re-registration of %s from %s: %s",
+               id ? id : "?", em_conn_peer(c), em_errmsg());
+        reply.reason = em_str_c(em_errmsg());
+    }
+    em_conn_send(c, EM_MSG_REGISTERED_APPLICATION, &reply);
+    flush_actions(m);
+    pthread_mutex_unlock(&m->mu);
+    em__free(id);
+}
+
+/* WORKER_EXECUTOR, WORKER_DRIVER, WORKER_STATE_END: a worker's report after registering. */
+static void on_worker_report(em_master *m, em_conn *c, const em_msg *msg)
+{
+    const em_str *wv, *iv = NULL;
+    if (msg->type == EM_MSG_WORKER_EXECUTOR) {
+        wv = &msg->u.worker_executor.worker_id;
+        iv = &msg->u.worker_executor.app_id;
+    } else if (msg->type == EM_MSG_WORKER_DRIVER) {
+        wv = &msg->u.worker_driver.worker_id;
+        iv = &msg->u.worker_driver.driver_id;
+    } else {
+        wv = &msg->u.worker_state_end.worker_id;
+    }
+    char *wid = em__strndup(wv->p, wv->len);
+    char *id = iv ? em__strndup(iv->p, iv->len) : NULL;
+    if (!wid || (iv && !id)) {
+        em__free(wid);
+        em__free(id);
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    int64_t now = em__now_ms();
+    int rc;
+    if (msg->type == EM_MSG_WORKER_EXECUTOR) {
+        const em_msg_worker_executor *e = &msg->u.worker_executor;
+        rc = em__mstate_worker_executor(
+            &m->st, c, wid, id, (int)EM_MIN(e->exec_id, (uint32_t)INT32_MAX),
+            (int)EM_MIN(e->cores, (uint32_t)INT32_MAX), e->memory_mb, e->state, now);
+    } else if (msg->type == EM_MSG_WORKER_DRIVER) {
+        const em_msg_worker_driver *d = &msg->u.worker_driver;
+        rc =
+            em__mstate_worker_driver(&m->st, c, wid, id, (int)EM_MIN(d->cores, (uint32_t)INT32_MAX),
+                                     d->memory_mb, d->state, now);
+    } else {
+        rc = em__mstate_worker_state_end(&m->st, c, wid, now);
+        if (!rc)
+            EM_LOG(EM_LOG_INFO, "master", "worker %s reports %u executors and %u drivers running",
+                   wid, msg->u.worker_state_end.executors, msg->u.worker_state_end.drivers);
+    }
+    if (rc)
+        EM_LOG(EM_LOG_WARN, "master", "ignored %s from %s: %s", em_msg_name(msg->type),
+               em_conn_peer(c), em_errmsg());
+    flush_actions(m);
+    pthread_mutex_unlock(&m->mu);
+    em__free(wid);
+    em__free(id);
+}
+
+/* ---- the master's state as JSON (ember master --status) -------------------------------------- */
+static void json_str(em_buf *b, const char *s)
+{
+    em_buf_append(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            em_buf_printf(b, "\\%c", *p);
+        else if (*p < 0x20)
+            em_buf_printf(b, "\\u%04x", *p);
+        else
+            em_buf_append(b, p, 1);
+    }
+    em_buf_append(b, "\"", 1);
+}
+
+/* "key": "value", (a string member and a comma) */
+static void json_kv(em_buf *b, const char *key, const char *value, bool comma)
+{
+    em_buf_printf(b, "\"%s\": ", key);
+    json_str(b, value);
+    if (comma) em_buf_append(b, ", ", 2);
+}
+
+/* The tables as one JSON object, in the shape of Spark's master /json page. Under m->mu. */
+static int state_json(em_master *m, em_buf *b)
+{
+    const em__mstate *st = &m->st;
+    int cores = 0, cores_used = 0, alive = 0;
+    uint64_t mem = 0, mem_used = 0;
+    for (size_t i = 0; i < st->workers.n; i++) {
+        const em_mworker *w = &st->workers.v[i];
+        if (w->state != EM_WORKER_ALIVE) continue;
+        alive++;
+        cores += w->cores;
+        cores_used += w->cores_used;
+        mem += w->memory_mb;
+        mem_used += w->memory_used_mb;
+    }
+    em_buf_append(b, "{", 1);
+    json_kv(b, "url", m->url, true);
+    json_kv(b, "status", em_master_state_name(st->state), true);
+    json_kv(b, "recoverymode", m->journal ? "FILESYSTEM" : "NONE", true);
+    em_buf_printf(b,
+                  "\"aliveworkers\": %d, \"cores\": %d, \"coresused\": %d, \"memory\": %llu, "
+                  "\"memoryused\": %llu, \"workers\": [",
+                  alive, cores, cores_used, (unsigned long long)mem, (unsigned long long)mem_used);
+    for (size_t i = 0; i < st->workers.n; i++) {
+        const em_mworker *w = &st->workers.v[i];
+        em_buf_append(b, i ? ", {" : "{", i ? 3 : 1);
+        json_kv(b, "id", w->id, true);
+        json_kv(b, "host", w->host, true);
+        json_kv(b, "state", em_worker_state_name(w->state), true);
+        em_buf_printf(b,
+                      "\"port\": %d, \"cores\": %d, \"coresused\": %d, \"memory\": %llu, "
+                      "\"memoryused\": %llu, \"connected\": %s}",
+                      w->port, w->cores, w->cores_used, (unsigned long long)w->memory_mb,
+                      (unsigned long long)w->memory_used_mb, w->connected ? "true" : "false");
+    }
+    for (int pass = 0; pass < 2; pass++) { /* live applications, then ended ones */
+        em_buf_printf(b, "], \"%s\": [", pass ? "completedapps" : "activeapps");
+        bool first = true;
+        for (size_t i = 0; i < st->napps; i++) {
+            const em_mapp *a = st->apps[i];
+            bool live = a->state == EM_APP_WAITING || a->state == EM_APP_RUNNING ||
+                        a->state == EM_APP_UNKNOWN;
+            if (live == (pass == 1)) continue;
+            em_buf_append(b, first ? "{" : ", {", first ? 1 : 3);
+            first = false;
+            json_kv(b, "id", a->id, true);
+            json_kv(b, "name", a->name, true);
+            json_kv(b, "state", em_app_state_name(a->state), true);
+            if (pass) json_kv(b, "reason", a->end_reason, true);
+            em_buf_printf(b,
+                          "\"coresmax\": %d, \"cores\": %d, \"executorcores\": %d, "
+                          "\"memoryperexecutor\": %llu, \"executors\": [",
+                          a->cores_max, a->cores_granted, a->executor_cores,
+                          (unsigned long long)a->executor_memory_mb);
+            for (size_t k = 0; k < a->nexecs; k++) {
+                const em_mexec *e = &a->execs[k];
+                em_buf_printf(b, "%s{\"id\": %d, ", k ? ", " : "", e->exec_id);
+                json_kv(b, "worker", e->worker_id, true);
+                json_kv(b, "state", em_exec_state_name(e->state), true);
+                em_buf_printf(b, "\"cores\": %d, \"memory\": %llu}", e->cores,
+                              (unsigned long long)e->memory_mb);
+            }
+            em_buf_append(b, "]}", 2);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) { /* live drivers, then ended ones */
+        em_buf_printf(b, "], \"%s\": [", pass ? "completeddrivers" : "activedrivers");
+        bool first = true;
+        for (size_t i = 0; i < st->ndrivers; i++) {
+            const em_mdriver *d = st->drivers[i];
+            if (em__driver_state_final(d->state) != (pass == 1)) continue;
+            em_buf_append(b, first ? "{" : ", {", first ? 1 : 3);
+            first = false;
+            json_kv(b, "id", d->id, true);
+            json_kv(b, "name", d->name, true);
+            json_kv(b, "state", em_driver_state_name(d->state), true);
+            json_kv(b, "worker", d->worker_id, true);
+            em_buf_printf(b,
+                          "\"cores\": %d, \"memory\": %llu, \"supervise\": %s, \"launches\": %d, "
+                          "\"exitcode\": %d}",
+                          d->cores, (unsigned long long)d->memory_mb,
+                          d->supervise ? "true" : "false", d->launches, d->exit_code);
+        }
+    }
+    em_buf_append(b, "]}", 2);
+    return em_buf_append(b, "", 1) ? em__set_error(EM_ENOMEM, "out of memory") : 0;
+}
+
+static void on_master_state(em_master *m, em_conn *c)
+{
+    em_buf b = EM_BUF_INIT;
+    pthread_mutex_lock(&m->mu);
+    int rc = may_submit(c) ? state_json(m, &b) : EM_EACCES;
+    pthread_mutex_unlock(&m->mu);
+    if (rc) {
+        em_buf_free(&b);
+        em_buf_printf(&b, "{\"error\": \"%s\"}%c",
+                      rc == EM_EACCES ? "only a client may ask" : "out of memory", '\0');
+    }
+    em_msg_master_state r = {.json = em_str_c(b.data ? (const char *)b.data : "{}")};
+    int src = em_conn_send(c, EM_MSG_MASTER_STATE, &r);
+    if (src && src != EM_ESTATE)
+        EM_LOG(EM_LOG_WARN, "master", "cannot send its state to %s: %s", em_conn_peer(c),
+               em_errmsg());
+    em_buf_free(&b);
+}
+
+int em_master_status_json(em_master *m, char **json)
+{
+    em_buf b = EM_BUF_INIT;
+    pthread_mutex_lock(&m->mu);
+    int rc = state_json(m, &b);
+    pthread_mutex_unlock(&m->mu);
+    if (rc) {
+        em_buf_free(&b);
+        *json = NULL;
+        return rc;
+    }
+    *json = (char *)b.data;
+    return 0;
+}
+
+int em_master_state(em_master *m)
+{
+    pthread_mutex_lock(&m->mu);
+    int s = m->st.state;
+    pthread_mutex_unlock(&m->mu);
+    return s;
 }
 
 /* ---- cluster-mode drivers ---------------------------------------------------------------------
@@ -577,6 +897,17 @@ static void on_message(em_conn *c, const em_msg *msg, void *user)
     case EM_MSG_REGISTER_APPLICATION:
         on_register_application(m, c, &msg->u.register_application);
         return;
+    case EM_MSG_REREGISTER_APPLICATION:
+        on_reregister_application(m, c, &msg->u.reregister_application.app_id);
+        return;
+    case EM_MSG_WORKER_EXECUTOR:
+    case EM_MSG_WORKER_DRIVER:
+    case EM_MSG_WORKER_STATE_END:
+        on_worker_report(m, c, msg);
+        return;
+    case EM_MSG_REQUEST_MASTER_STATE:
+        on_master_state(m, c);
+        return;
     case EM_MSG_HEARTBEAT: {
         char *id = em__strndup(msg->u.heartbeat.id.p, msg->u.heartbeat.id.len);
         if (!id) return;
@@ -666,6 +997,49 @@ static void *timer_main(void *arg)
     return NULL;
 }
 
+/* FILESYSTEM recovery mode: opens the journal, takes its records back (RECOVERING when it
+ * held any), keeps the store of drivers' binaries in it and offers the binaries of the drivers
+ * taken back. Before the threads start. 0 or an error naming the directory. */
+static int start_recovery(em_master *m, const em_conf *conf)
+{
+    const char *mode = em_conf_get_str(conf, "ember.deploy.recoveryMode");
+    if (!mode || !*mode || !strcasecmp(mode, "NONE")) return 0;
+    if (strcasecmp(mode, "FILESYSTEM"))
+        return em__set_error(EM_EINVAL, "ember.deploy.recoveryMode '%s' is not NONE or FILESYSTEM",
+                             mode);
+    const char *dir = em_conf_get_str(conf, "ember.deploy.recoveryDirectory");
+    int rc = em__mjournal_open(dir, &m->journal);
+    if (rc) return rc;
+    m->store_dir = em__strdup(em__mjournal_binaries_dir(m->journal));
+    if (!m->store_dir) return em__set_error(EM_ENOMEM, "out of memory");
+    em__mrecovered rec;
+    size_t skipped = 0;
+    rc = em__mjournal_load(m->journal, &rec, NULL, &skipped);
+    if (rc) return em__error_context(rc, "recovery journal (ember.deploy.recoveryDirectory)");
+    pthread_mutex_lock(&m->mu);
+    m->st.journaling = true;
+    size_t taken = em__mstate_recover(&m->st, &rec, em__now_ms(), m->timeout_ms);
+    em__mjournal_prune_binaries(m->journal, &m->st);
+    for (size_t i = 0; i < m->st.ndrivers; i++) {
+        const em_mdriver *d = m->st.drivers[i];
+        if (em__driver_state_final(d->state)) continue;
+        char path[4096], hex[EM_FILE_HASH_HEX] = "";
+        snprintf(path, sizeof path, "%s/%s", m->store_dir, d->binary_hash);
+        if (em_file_registry_add(m->files, path, hex) || strcmp(hex, d->binary_hash))
+            EM_LOG(EM_LOG_WARN, "master",
+                   "the binary %s of driver %s is missing or damaged in the journal's store: the "
+                   "driver cannot be launched again",
+                   d->binary_hash, d->id);
+    }
+    flush_actions(m);
+    pthread_mutex_unlock(&m->mu);
+    EM_LOG(EM_LOG_INFO, "master",
+           "recovery mode FILESYSTEM: journal in %s, %zu records taken back, %zu files skipped; "
+           "the master is %s",
+           dir, taken, skipped, em_master_state_name(m->st.state));
+    return 0;
+}
+
 int em_master_start(const em_conf *conf, const char *host, int port, em_master **out)
 {
     *out = NULL;
@@ -696,6 +1070,7 @@ int em_master_start(const em_conf *conf, const char *host, int port, em_master *
     };
     int rc = m->secret && m->local_dir ? em_file_registry_new(&m->files)
                                        : em__set_error(EM_ENOMEM, "out of memory");
+    if (!rc) rc = start_recovery(m, conf);
     if (!rc) rc = em_endpoint_new(&cfg, &m->ep);
     if (!rc) {
         rc = em_endpoint_listen(m->ep, host, port, &m->port);
@@ -795,13 +1170,14 @@ void em_master_stop(em_master *m)
     em_endpoint_free(m->ep); /* on_close runs for every connection, under m->mu */
     em__mstate_free(&m->st);
     em_file_registry_free(m->files);
-    if (m->store_dir) {
+    if (m->store_dir && !m->journal) { /* the journal's store outlives the master */
         int rc = em__rmtree(m->store_dir);
         if (rc) EM_LOG(EM_LOG_WARN, "master", "cannot remove %s: %s", m->store_dir, em_errmsg());
     }
     pthread_cond_destroy(&m->cv);
     pthread_cond_destroy(&m->intake_cv);
     pthread_mutex_destroy(&m->mu);
+    em__mjournal_close(m->journal);
     em__free(m->store_dir);
     em__free(m->secret);
     em__free(m->local_dir);

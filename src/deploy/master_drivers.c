@@ -39,6 +39,14 @@
  *   KILLED at once; a placed one gets KILL_DRIVER (resent when its worker registers again)
  *   and ends when the worker reports KILLED (SIGTERM, then SIGKILL after the grace period).
  *
+ * Recovery (em__mstate_recover): a driver the journal had launched comes back `recovered`
+ * (state as journaled, holding no resources). The worker that reports it (WORKER_DRIVER, or a
+ * state report it queued while the master was away) gets it back: placed there, its state as
+ * reported (em__mstate_adopt_driver; KILL_DRIVER again when a kill was asked). One no worker
+ * reported when the recovery completes (em__mstate_drivers_recovery_done) is treated like one
+ * whose worker died: RELAUNCHING (supervised), KILLED (a kill was asked) or ERROR. Waiting ones
+ * (SUBMITTED, RELAUNCHING) wait for the recovery's end to be placed.
+ *
  * A worker that comes back from DEAD is sent KILL_DRIVER for the drivers it ran at its death
  * (they were relaunched elsewhere or ended). Ended drivers keep their entry (state, worker,
  * exit code, message) for ember submit --status until EM_MASTER_RETAINED_DRIVERS newer ones
@@ -65,7 +73,7 @@ static void free_strv(char **v, int n)
     em__free(v);
 }
 
-static void driver_free(em_mdriver *d)
+void em__mdriver_free(em_mdriver *d)
 {
     if (!d) return;
     free_strv(d->args, d->num_args);
@@ -77,6 +85,11 @@ static void driver_free(em_mdriver *d)
     em__free(d->avoid_worker);
     em__free(d->message);
     em__free(d);
+}
+
+static void driver_free(em_mdriver *d)
+{
+    em__mdriver_free(d);
 }
 
 void em__mstate_drivers_free(em__mstate *st)
@@ -190,6 +203,8 @@ int em__mstate_submit_driver(em__mstate *st, const em__driver_request *req, int6
     d->submit_ms = now_ms;
     st->drivers[st->ndrivers++] = d;
     st->next_driver_number++;
+    em__mstate_journal(st, EM_MJ_IDS, NULL, false);
+    em__mstate_journal(st, EM_MJ_DRIVER, d->id, false);
     EM_LOG(EM_LOG_INFO, "master",
            "submitted driver %s (%s): %d cores, %llu MiB, binary %s, %d arguments%s", d->id,
            d->name, d->cores, (unsigned long long)d->memory_mb, d->binary_hash, d->num_args,
@@ -219,6 +234,7 @@ static void end_driver(em__mstate *st, em_mdriver *d, int state, int exit_code, 
     d->exit_code = exit_code;
     d->end_ms = now_ms;
     set_message(d, message);
+    em__mstate_journal(st, EM_MJ_DRIVER, d->id, true);
     EM_LOG(state == EM_DRIVER_FINISHED || state == EM_DRIVER_KILLED ? EM_LOG_INFO : EM_LOG_WARN,
            "master", "driver %s (%s) %s (exit code %d) on worker %s: %s", d->id, d->name,
            em_driver_state_name(state), exit_code, d->worker_id ? d->worker_id : "-",
@@ -247,6 +263,7 @@ static void relaunch(em__mstate *st, em_mdriver *d, bool at_once, bool avoid_wor
     d->exit_code = exit_code;
     d->relaunch_at_ms = now_ms + delay;
     set_message(d, message);
+    em__mstate_journal(st, EM_MJ_DRIVER, d->id, false);
     EM_LOG(EM_LOG_WARN, "master",
            "driver %s (%s) is supervised: relaunching it in %lld ms (exit code %d on worker %s: "
            "%s)",
@@ -262,6 +279,11 @@ int em__mstate_driver_state(em__mstate *st, void *from, const char *driver_id, i
         return em__set_error(EM_EINVAL, "driver %s: a worker cannot report state %d", driver_id,
                              state);
     em_mdriver *d = em__mstate_find_driver(st, driver_id);
+    if (d && d->recovered && !d->placed) {
+        /* A report its worker queued while the master was away (e.g. it FINISHED then). */
+        em_mworker *rw = from ? em__mworkers_by_conn(&st->workers, from) : NULL;
+        if (rw) em__mstate_adopt_driver(st, d, rw, EM_DRIVER_RUNNING, now_ms);
+    }
     if (!d || !d->placed)
         return em__set_error(EM_ENOENT, "state %s of %s driver %s", em_driver_state_name(state),
                              !d                                 ? "unknown"
@@ -279,6 +301,7 @@ int em__mstate_driver_state(em__mstate *st, void *from, const char *driver_id, i
         d->state = EM_DRIVER_RUNNING;
         d->running_ms = now_ms;
         set_message(d, message);
+        em__mstate_journal(st, EM_MJ_DRIVER, d->id, false);
         EM_LOG(EM_LOG_INFO, "master", "driver %s (%s) RUNNING on worker %s: %s", d->id, d->name,
                d->worker_id, msg);
         return 0;
@@ -315,6 +338,7 @@ int em__mstate_kill_driver(em__mstate *st, const char *driver_id, int64_t now_ms
         return 1;
     }
     d->kill_wanted = true;
+    em__mstate_journal(st, EM_MJ_DRIVER, d->id, false);
     em_mworker *w = em__mworkers_find(&st->workers, d->worker_id);
     EM_LOG(EM_LOG_INFO, "master", "killing driver %s (%s) on worker %s on request", d->id, d->name,
            d->worker_id);
@@ -357,8 +381,9 @@ void em__mstate_drivers_worker_died(em__mstate *st, int64_t now_ms)
 
 static bool waiting(const em_mdriver *d, int64_t now_ms)
 {
-    return !d->placed && (d->state == EM_DRIVER_SUBMITTED ||
-                          (d->state == EM_DRIVER_RELAUNCHING && d->relaunch_at_ms <= now_ms));
+    return !d->placed && !d->recovered &&
+           (d->state == EM_DRIVER_SUBMITTED ||
+            (d->state == EM_DRIVER_RELAUNCHING && d->relaunch_at_ms <= now_ms));
 }
 
 bool em__mstate_drivers_due(const em__mstate *st, int64_t now_ms)
@@ -417,6 +442,7 @@ void em__mstate_schedule_drivers(em__mstate *st, int64_t now_ms)
         w->cores_used += d->cores;
         w->memory_used_mb += d->memory_mb;
         set_message(d, "launched, not yet running");
+        em__mstate_journal(st, EM_MJ_DRIVER, d->id, false);
         EM_LOG(EM_LOG_INFO, "master",
                "launching driver %s (%s) on worker %s (%s): %d cores, %llu MiB%s", d->id, d->name,
                w->id, w->host, d->cores, (unsigned long long)d->memory_mb,
@@ -427,5 +453,54 @@ void em__mstate_schedule_drivers(em__mstate *st, int64_t now_ms)
                                            .driver_id = d->id,
                                            .cores = d->cores,
                                            .memory_mb = d->memory_mb});
+    }
+}
+
+void em__mstate_adopt_driver(em__mstate *st, em_mdriver *d, em_mworker *w, int state,
+                             int64_t now_ms)
+{
+    char *wid = em__strdup(w->id);
+    if (!wid) {
+        EM_LOG(EM_LOG_ERROR, "master", "out of memory recovering driver %s", d->id);
+        return;
+    }
+    em__free(d->worker_id);
+    d->worker_id = wid;
+    d->placed = true;
+    d->recovered = false;
+    d->launch_ms = now_ms;
+    w->cores_used += d->cores;
+    w->memory_used_mb += d->memory_mb;
+    if (state == EM_DRIVER_RUNNING) {
+        d->state = EM_DRIVER_RUNNING;
+        d->running_ms = now_ms;
+    } else if (d->state == EM_DRIVER_RUNNING) {
+        d->state = EM_DRIVER_SUBMITTED; /* launched, not running yet */
+    }
+    em__mstate_journal(st, EM_MJ_DRIVER, d->id, false);
+    EM_LOG(EM_LOG_INFO, "master", "recovered driver %s (%s): %s on worker %s (%d cores, %llu MiB)",
+           d->id, d->name, em_driver_state_name(d->state), w->id, d->cores,
+           (unsigned long long)d->memory_mb);
+    if (d->kill_wanted)
+        em__mstate_push(
+            st, &(em__maction){.type = EM_MSG_KILL_DRIVER, .conn = w->conn, .driver_id = d->id});
+}
+
+void em__mstate_drivers_recovery_done(em__mstate *st, int64_t now_ms)
+{
+    for (size_t i = 0; i < st->ndrivers; i++) {
+        em_mdriver *d = st->drivers[i];
+        if (!d->recovered) continue;
+        d->recovered = false;
+        char msg[512];
+        snprintf(msg, sizeof msg,
+                 "no worker reported it after the master's recovery (it ran on worker %s)",
+                 d->worker_id ? d->worker_id : "-");
+        if (d->kill_wanted)
+            end_driver(st, d, EM_DRIVER_KILLED, 0, msg, now_ms);
+        else if (d->supervise)
+            relaunch(st, d, true, false, 0, msg, now_ms);
+        else
+            end_driver(st, d, EM_DRIVER_ERROR, 0, msg, now_ms);
     }
 }

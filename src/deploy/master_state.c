@@ -18,6 +18,12 @@
  *   At death its executors become LOST (below) and are remembered on the worker; if it comes
  *   back, it is sent KILL_EXECUTOR for each (the processes may have outlived the silence).
  *
+ *   Recovery (em__mstate_recover, journal records):
+ *   (journal) --> UNKNOWN --register_worker--> ALIVE, `reporting` --WORKER_STATE_END--> ALIVE
+ *                    |                          (em__mstate_worker_executor / _driver take
+ *                    |                           back what it runs)
+ *                    +-- not back when the recovery completes (complete_recovery) --> DEAD
+ *
  * Application lifecycle:
  *
  *   em__mstate_register_app        schedule places its first executor
@@ -33,6 +39,10 @@
  *   Ended applications keep their entry (state, end_reason) until EM_MASTER_RETAINED_APPS
  *   newer ones have ended; their executors are gone from the table.
  *
+ *   Recovery: (journal) --> UNKNOWN (not scheduled; its workers' reports add its executors)
+ *     --em__mstate_reregister_app--> RUNNING (had executors) or WAITING
+ *     --not back when the recovery completes--> FINISHED (APPLICATION_FINISHED to workers)
+ *
  * Executor lifecycle (ids 0, 1, 2, ... per application, never reused):
  *
  *   em__mstate_schedule       worker: RUNNING
@@ -43,6 +53,9 @@
  *    the driver)            |   (executor_state)           schedule again: a replacement)
  *                           +-- worker DEAD (check) ---+--> LOST, removed (same)
  *                           +-- application ends ------+--> removed (APPLICATION_FINISHED)
+ *   RECOVERING: a worker's report (WORKER_EXECUTOR) of an executor of a known application
+ *   puts it back as reported (LAUNCHING / RUNNING), holding its cores; next_exec_id, journaled
+ *   at every launch, stays past every id used, so no id comes back after a restart.
  *
  * Retry cap (Spark's spark.deploy.maxExecutorRetries = 10): an abnormal end (FAILED, or EXITED
  * with a non-zero status; not KILLED, not LOST) adds one to the application's count, unless the
@@ -82,8 +95,20 @@ const char *em_exec_state_name(int state)
 
 const char *em_app_state_name(int state)
 {
-    static const char *const names[] = {"?", "WAITING", "RUNNING", "FINISHED", "FAILED", "KILLED"};
-    return state >= 1 && state <= 5 ? names[state] : "?";
+    static const char *const names[] = {"?",      "WAITING", "RUNNING", "FINISHED",
+                                        "FAILED", "KILLED",  "UNKNOWN"};
+    return state >= 1 && state <= 6 ? names[state] : "?";
+}
+
+const char *em_worker_state_name(int state)
+{
+    static const char *const names[] = {"?", "ALIVE", "DEAD", "UNKNOWN"};
+    return state >= 1 && state <= 3 ? names[state] : "?";
+}
+
+const char *em_master_state_name(int state)
+{
+    return state == EM_MASTER_ALIVE ? "ALIVE" : state == EM_MASTER_RECOVERING ? "RECOVERING" : "?";
 }
 
 const char *em_driver_state_name(int state)
@@ -98,6 +123,14 @@ em_mworker *em__mworkers_find(em__mworkers *t, const char *id)
 {
     for (size_t i = 0; i < t->n; i++)
         if (!strcmp(t->v[i].id, id)) return &t->v[i];
+    return NULL;
+}
+
+em_mworker *em__mworkers_by_conn(em__mworkers *t, void *conn)
+{
+    for (size_t i = 0; conn && i < t->n; i++)
+        if (t->v[i].conn == conn && t->v[i].connected && t->v[i].state == EM_WORKER_ALIVE)
+            return &t->v[i];
     return NULL;
 }
 
@@ -234,6 +267,41 @@ void em__mstate_make_id(char *out, size_t cap, const char *prefix, int64_t wall_
     snprintf(out, cap, "%s-%s-%04d", prefix, stamp, number);
 }
 
+void em__mstate_journal(em__mstate *st, int kind, const char *id, bool remove)
+{
+    if (!st->journaling) return;
+    if (st->njops == st->capjops) {
+        size_t cap = st->capjops ? 2 * st->capjops : 16;
+        em__mjournal_op *v = em__realloc(st->jops, cap * sizeof *v);
+        if (!v) goto oom;
+        st->jops = v;
+        st->capjops = cap;
+    }
+    char *copy = id ? em__strdup(id) : NULL;
+    if (id && !copy) goto oom;
+    st->jops[st->njops++] = (em__mjournal_op){kind, remove, copy};
+    return;
+oom:
+    st->oom = 1;
+    EM_LOG(EM_LOG_ERROR, "master", "out of memory: the journal misses a change of %s",
+           id ? id : "the id counters");
+}
+
+em__mjournal_op *em__mstate_take_journal(em__mstate *st, size_t *n)
+{
+    em__mjournal_op *v = st->jops;
+    *n = st->njops;
+    st->jops = NULL;
+    st->njops = st->capjops = 0;
+    return v;
+}
+
+void em__mjournal_ops_free(em__mjournal_op *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) em__free(v[i].id);
+    em__free(v);
+}
+
 void em__mstate_push(em__mstate *st, const em__maction *a)
 {
     if (!a->conn) return;
@@ -270,9 +338,10 @@ void em__mstate_init(em__mstate *st, bool spread_out)
     memset(st, 0, sizeof *st);
     st->spread_out = spread_out;
     st->max_executor_retries = EM_MASTER_MAX_EXECUTOR_RETRIES;
+    st->state = EM_MASTER_ALIVE;
 }
 
-static void app_free(em_mapp *a)
+void em__mapp_free(em_mapp *a)
 {
     if (!a) return;
     for (size_t i = 0; i < a->nexecs; i++) em__free(a->execs[i].worker_id);
@@ -287,6 +356,11 @@ static void app_free(em_mapp *a)
     em__free(a);
 }
 
+static void app_free(em_mapp *a)
+{
+    em__mapp_free(a);
+}
+
 void em__mstate_free(em__mstate *st)
 {
     em__mworkers_free(&st->workers);
@@ -294,12 +368,14 @@ void em__mstate_free(em__mstate *st)
     em__free(st->apps);
     em__mstate_drivers_free(st);
     em__mactions_free(st->out, st->nout);
+    em__mjournal_ops_free(st->jops, st->njops);
     memset(st, 0, sizeof *st);
 }
 
+/* Not ended: WAITING, RUNNING, or UNKNOWN (recovered, waiting for its driver). */
 static bool app_live(const em_mapp *a)
 {
-    return a->state == EM_APP_WAITING || a->state == EM_APP_RUNNING;
+    return a->state == EM_APP_WAITING || a->state == EM_APP_RUNNING || a->state == EM_APP_UNKNOWN;
 }
 
 em_mapp *em__mstate_find_app(em__mstate *st, const char *app_id)
@@ -368,6 +444,7 @@ static void end_app(em__mstate *st, em_mapp *a, int state, const char *reason, b
     a->end_ms = now_ms;
     em__free(a->end_reason);
     a->end_reason = em__strdup(reason);
+    em__mstate_journal(st, EM_MJ_APP, a->id, true);
 }
 
 /* Drops the oldest ended applications beyond EM_MASTER_RETAINED_APPS. */
@@ -457,6 +534,8 @@ int em__mstate_register_app(em__mstate *st, const em__app_request *req, void *co
     a->submit_ms = now_ms;
     st->apps[st->napps++] = a;
     st->next_app_number++;
+    em__mstate_journal(st, EM_MJ_IDS, NULL, false);
+    em__mstate_journal(st, EM_MJ_APP, a->id, false);
     EM_LOG(EM_LOG_INFO, "master",
            "registered application %s (%s): cores max %d, %d cores and %llu MiB per executor, "
            "driver %s",
@@ -558,9 +637,15 @@ int em__mstate_executor_state(em__mstate *st, void *from, const char *app_id, in
 int em__mstate_register_worker(em__mstate *st, const char *id, const char *host, int port,
                                int cores, uint64_t memory_mb, void *conn, int64_t now_ms)
 {
+    em_mworker *known = em__mworkers_find(&st->workers, id);
+    bool from_journal = known && known->state == EM_WORKER_UNKNOWN;
     int rc = em__mworkers_register(&st->workers, id, host, port, cores, memory_mb, conn, now_ms);
     if (rc < 0) return rc;
     em_mworker *w = em__mworkers_find(&st->workers, id);
+    w->reporting = from_journal;
+    if (from_journal)
+        EM_LOG(EM_LOG_INFO, "master", "worker %s is back after the master's recovery", id);
+    em__mstate_journal(st, EM_MJ_WORKER, id, false);
     for (size_t k = 0; k < w->nlost; k++) {
         if (w->lost[k].driver) {
             EM_LOG(EM_LOG_INFO, "master",
@@ -600,9 +685,16 @@ void em__mworker_remember_lost(em_mworker *w, const char *app_id, int exec_id, b
     w->lost[w->nlost++] = (em_mlost_exec){id, exec_id, driver};
 }
 
+static void complete_recovery(em__mstate *st, int64_t now_ms);
+
 int em__mstate_check(em__mstate *st, int64_t now_ms, int64_t timeout_ms)
 {
+    if (st->state == EM_MASTER_RECOVERING && now_ms >= st->recovery_deadline_ms)
+        complete_recovery(st, now_ms);
     int died = em__mworkers_check(&st->workers, now_ms, timeout_ms);
+    for (size_t i = 0; died && i < st->workers.n; i++)
+        if (st->workers.v[i].state == EM_WORKER_DEAD)
+            em__mstate_journal(st, EM_MJ_WORKER, st->workers.v[i].id, true);
     if (!died) {
         if (em__mstate_drivers_due(st, now_ms)) em__mstate_schedule(st, now_ms);
         return 0;
@@ -652,6 +744,7 @@ static void launch(em__mstate *st, em_mapp *a, em_mworker *w, int cores, int64_t
     e->launched_ms = now_ms;
     a->nexecs++;
     a->executors_launched++;
+    em__mstate_journal(st, EM_MJ_APP, a->id, false); /* next_exec_id */
     a->cores_granted += cores;
     a->state = EM_APP_RUNNING;
     w->cores_used += cores;
@@ -724,7 +817,7 @@ static void schedule_app(em__mstate *st, em_mapp *a, size_t *idx, em__place_work
 
 void em__mstate_schedule(em__mstate *st, int64_t now_ms)
 {
-    if (!st->workers.n) return;
+    if (!st->workers.n || st->state != EM_MASTER_ALIVE) return;
     em__mstate_schedule_drivers(st, now_ms); /* drivers first, as Spark's master */
     size_t n = st->workers.n;
     size_t *idx = em__malloc(n * sizeof *idx);
@@ -732,11 +825,322 @@ void em__mstate_schedule(em__mstate *st, int64_t now_ms)
     em__place_slot *slots = em__malloc(n * sizeof *slots);
     if (idx && pw && slots) {
         for (size_t i = 0; i < st->napps; i++)
-            if (app_live(st->apps[i])) schedule_app(st, st->apps[i], idx, pw, slots, now_ms);
+            if (app_live(st->apps[i]) && st->apps[i]->state != EM_APP_UNKNOWN)
+                schedule_app(st, st->apps[i], idx, pw, slots, now_ms);
     } else {
         EM_LOG(EM_LOG_ERROR, "master", "out of memory in the scheduling pass");
     }
     em__free(idx);
     em__free(pw);
     em__free(slots);
+}
+
+/* ---- recovery -----------------------------------------------------------------------------------
+ */
+void em__mrecovered_free(em__mrecovered *r)
+{
+    for (size_t i = 0; i < r->nworkers; i++) {
+        em__free(r->workers[i].id);
+        em__free(r->workers[i].host);
+        free_lost(&r->workers[i]);
+    }
+    em__free(r->workers);
+    for (size_t i = 0; i < r->napps; i++) em__mapp_free(r->apps[i]);
+    em__free(r->apps);
+    for (size_t i = 0; i < r->ndrivers; i++) em__mdriver_free(r->drivers[i]);
+    em__free(r->drivers);
+    memset(r, 0, sizeof *r);
+}
+
+/* The number after the last '-' of an id ("app-20240101120000-0007" -> 7), or -1. */
+static int id_number(const char *id)
+{
+    const char *d = strrchr(id, '-');
+    if (!d || !d[1]) return -1;
+    char *end = NULL;
+    long v = strtol(d + 1, &end, 10);
+    return *end || v < 0 || v >= INT_MAX ? -1 : (int)v;
+}
+
+static bool grow(void **v, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) return true;
+    size_t c = *cap ? *cap : 8;
+    while (c < need) c *= 2;
+    void *n = em__realloc(*v, c * size);
+    if (!n) return false;
+    *v = n;
+    *cap = c;
+    return true;
+}
+
+size_t em__mstate_recover(em__mstate *st, em__mrecovered *r, int64_t now_ms, int64_t timeout_ms)
+{
+    size_t nw = 0, na = 0, nd = 0;
+    if (!grow((void **)&st->workers.v, &st->workers.cap, st->workers.n + r->nworkers,
+              sizeof *st->workers.v) ||
+        !grow((void **)&st->apps, &st->capapps, st->napps + r->napps, sizeof *st->apps) ||
+        !grow((void **)&st->drivers, &st->capdrivers, st->ndrivers + r->ndrivers,
+              sizeof *st->drivers)) {
+        EM_LOG(EM_LOG_ERROR, "master", "out of memory recovering the journal: starting empty");
+        em__mrecovered_free(r);
+        return 0;
+    }
+    for (size_t i = 0; i < r->nworkers; i++) {
+        em_mworker *src = &r->workers[i];
+        if (em__mworkers_find(&st->workers, src->id)) continue; /* freed with r */
+        em_mworker *w = &st->workers.v[st->workers.n++];
+        memset(w, 0, sizeof *w);
+        w->id = src->id;
+        w->host = src->host;
+        src->id = src->host = NULL;
+        w->port = src->port;
+        w->cores = src->cores;
+        w->memory_mb = src->memory_mb;
+        w->state = EM_WORKER_UNKNOWN;
+        w->last_seen_ms = now_ms;
+        nw++;
+    }
+    for (size_t i = 0; i < r->napps; i++) {
+        em_mapp *a = r->apps[i];
+        if (em__mstate_find_app(st, a->id)) continue;
+        r->apps[i] = NULL;
+        a->state = EM_APP_UNKNOWN;
+        a->conn = NULL;
+        a->submit_ms = now_ms;
+        a->nexecs = a->cores_granted = 0;
+        st->apps[st->napps++] = a;
+        st->next_app_number = EM_MAX(st->next_app_number, id_number(a->id) + 1);
+        na++;
+    }
+    for (size_t i = 0; i < r->ndrivers; i++) {
+        em_mdriver *d = r->drivers[i];
+        if (em__mstate_find_driver(st, d->id)) continue;
+        r->drivers[i] = NULL;
+        d->recovered = d->placed && !em__driver_state_final(d->state);
+        d->placed = false;
+        d->submit_ms = d->launch_ms = now_ms;
+        d->running_ms = 0;
+        d->relaunch_at_ms = now_ms; /* a pending back-off restarts at the recovery's end */
+        st->drivers[st->ndrivers++] = d;
+        st->next_driver_number = EM_MAX(st->next_driver_number, id_number(d->id) + 1);
+        nd++;
+    }
+    st->next_app_number = EM_MAX(st->next_app_number, r->next_app_number);
+    st->next_driver_number = EM_MAX(st->next_driver_number, r->next_driver_number);
+    em__mrecovered_free(r);
+    size_t taken = nw + na + nd;
+    if (!taken) return 0;
+    st->state = EM_MASTER_RECOVERING;
+    st->recovery_deadline_ms = now_ms + timeout_ms;
+    EM_LOG(EM_LOG_INFO, "master",
+           "RECOVERING from the journal: %zu workers, %zu applications, %zu drivers; waiting up to "
+           "%lld ms (ember.worker.timeout) for them to come back",
+           nw, na, nd, (long long)timeout_ms);
+    if (!nw && !na) complete_recovery(st, now_ms); /* only drivers: nobody to wait for */
+    return taken;
+}
+
+/* Completes the recovery once nobody is awaited any more. */
+static void recovery_progress(em__mstate *st, int64_t now_ms)
+{
+    if (st->state != EM_MASTER_RECOVERING) return;
+    for (size_t i = 0; i < st->workers.n; i++)
+        if (st->workers.v[i].state == EM_WORKER_UNKNOWN || st->workers.v[i].reporting) return;
+    for (size_t i = 0; i < st->napps; i++)
+        if (st->apps[i]->state == EM_APP_UNKNOWN) return;
+    complete_recovery(st, now_ms);
+}
+
+/* RECOVERING -> ALIVE: workers that did not come back are DEAD, applications whose driver did
+ * not come back FINISHED (their executors killed), drivers no worker reported relaunched or
+ * ended; then the scheduling pass. */
+static void complete_recovery(em__mstate *st, int64_t now_ms)
+{
+    size_t workers_back = 0, workers_lost = 0, apps_back = 0, apps_lost = 0;
+    st->state = EM_MASTER_ALIVE;
+    for (size_t i = 0; i < st->workers.n; i++) {
+        em_mworker *w = &st->workers.v[i];
+        w->reporting = false;
+        if (w->state != EM_WORKER_UNKNOWN) {
+            workers_back += w->state == EM_WORKER_ALIVE;
+            continue;
+        }
+        w->state = EM_WORKER_DEAD;
+        workers_lost++;
+        em__mstate_journal(st, EM_MJ_WORKER, w->id, true);
+        EM_LOG(EM_LOG_WARN, "master",
+               "worker %s (%s:%d) did not come back after the recovery: DEAD", w->id, w->host,
+               w->port);
+    }
+    for (size_t i = 0; i < st->napps; i++) {
+        em_mapp *a = st->apps[i];
+        if (a->state == EM_APP_UNKNOWN) {
+            end_app(st, a, EM_APP_FINISHED, "its driver did not come back after the recovery",
+                    false, now_ms);
+            apps_lost++;
+        } else if (app_live(a)) {
+            apps_back++;
+        }
+    }
+    em__mstate_drivers_recovery_done(st, now_ms);
+    EM_LOG(EM_LOG_INFO, "master",
+           "recovery complete: %zu workers and %zu applications back, %zu workers and %zu "
+           "applications removed; the master is ALIVE",
+           workers_back, apps_back, workers_lost, apps_lost);
+    em__mstate_schedule(st, now_ms);
+}
+
+/* The worker of id worker_id, ALIVE and registered on connection from, or NULL. */
+static em_mworker *reporter(em__mstate *st, void *from, const char *worker_id)
+{
+    em_mworker *w = em__mworkers_find(&st->workers, worker_id);
+    if (!w || w->state != EM_WORKER_ALIVE || !w->connected || w->conn != from) return NULL;
+    return w;
+}
+
+/* Takes back executor exec_id of a that worker w reports. */
+static void adopt_exec(em__mstate *st, em_mapp *a, em_mworker *w, int exec_id, int cores,
+                       uint64_t memory_mb, int state, int64_t now_ms)
+{
+    char *wid = em__strdup(w->id);
+    if (!wid || !grow((void **)&a->execs, &a->capexecs, a->nexecs + 1, sizeof *a->execs)) {
+        em__free(wid);
+        EM_LOG(EM_LOG_ERROR, "master", "out of memory recovering executor %d of %s", exec_id,
+               a->id);
+        return;
+    }
+    em_mexec *e = &a->execs[a->nexecs++];
+    *e = (em_mexec){.exec_id = exec_id,
+                    .worker_id = wid,
+                    .cores = cores,
+                    .memory_mb = memory_mb,
+                    .state = state,
+                    .launched_ms = now_ms,
+                    .running_ms = state == EM_EXEC_RUNNING ? now_ms : 0};
+    a->cores_granted += cores;
+    w->cores_used += cores;
+    w->memory_used_mb += memory_mb;
+    if (a->state == EM_APP_WAITING) a->state = EM_APP_RUNNING;
+    if (exec_id >= a->next_exec_id) {
+        a->next_exec_id = exec_id + 1;
+        em__mstate_journal(st, EM_MJ_APP, a->id, false);
+    }
+    EM_LOG(EM_LOG_INFO, "master",
+           "recovered executor %d of %s on worker %s: %s, %d cores, %llu MiB", exec_id, a->id,
+           w->id, em_exec_state_name(state), cores, (unsigned long long)memory_mb);
+}
+
+int em__mstate_worker_executor(em__mstate *st, void *from, const char *worker_id,
+                               const char *app_id, int exec_id, int cores, uint64_t memory_mb,
+                               int state, int64_t now_ms)
+{
+    if (state != EM_EXEC_LAUNCHING && state != EM_EXEC_RUNNING)
+        return em__set_error(EM_EINVAL, "worker %s reports executor %d of %s in state %d",
+                             worker_id, exec_id, app_id, state);
+    em_mworker *w = reporter(st, from, worker_id);
+    if (!w)
+        return em__set_error(EM_ENOENT,
+                             "report of executor %d of %s from worker %s, not registered on "
+                             "that connection",
+                             exec_id, app_id, worker_id);
+    bool recovering = st->state == EM_MASTER_RECOVERING;
+    if (!recovering && !st->journaling) return 0; /* as before recovery existed */
+    em_mapp *a = em__mstate_find_app(st, app_id);
+    bool live = a && app_live(a);
+    em_mexec *e = live ? em__mapp_find_exec(a, exec_id) : NULL;
+    if (e && !strcmp(e->worker_id, w->id)) return 0;
+    if (recovering && live && !e && exec_id >= 0) {
+        adopt_exec(st, a, w, exec_id, EM_MAX(cores, 0), memory_mb, state, now_ms);
+        return 0;
+    }
+    EM_LOG(EM_LOG_WARN, "master",
+           "worker %s runs executor %d of %s application %s: telling it to kill it", w->id, exec_id,
+           !a      ? "unknown"
+           : !live ? "ended"
+           : e     ? "(placed elsewhere)"
+                   : "(replaced)",
+           app_id);
+    em__mstate_push(st, &(em__maction){.type = EM_MSG_KILL_EXECUTOR,
+                                       .conn = w->conn,
+                                       .app_id = (char *)app_id,
+                                       .exec_id = exec_id});
+    return 0;
+}
+
+int em__mstate_worker_driver(em__mstate *st, void *from, const char *worker_id,
+                             const char *driver_id, int cores, uint64_t memory_mb, int state,
+                             int64_t now_ms)
+{
+    (void)cores, (void)memory_mb; /* the driver's own record says what it holds */
+    if (state != EM_DRIVER_SUBMITTED && state != EM_DRIVER_RUNNING)
+        return em__set_error(EM_EINVAL, "worker %s reports driver %s in state %d", worker_id,
+                             driver_id, state);
+    em_mworker *w = reporter(st, from, worker_id);
+    if (!w)
+        return em__set_error(EM_ENOENT,
+                             "report of driver %s from worker %s, not registered on that "
+                             "connection",
+                             driver_id, worker_id);
+    bool recovering = st->state == EM_MASTER_RECOVERING;
+    if (!recovering && !st->journaling) return 0;
+    em_mdriver *d = em__mstate_find_driver(st, driver_id);
+    if (d && d->placed && !strcmp(d->worker_id, w->id)) return 0;
+    if (recovering && d && !d->placed && !em__driver_state_final(d->state)) {
+        em__mstate_adopt_driver(st, d, w, state, now_ms);
+        return 0;
+    }
+    EM_LOG(EM_LOG_WARN, "master", "worker %s runs %s driver %s: telling it to kill it", w->id,
+           !d                                 ? "unknown"
+           : em__driver_state_final(d->state) ? "ended"
+                                              : "the replaced",
+           driver_id);
+    em__mstate_push(st, &(em__maction){.type = EM_MSG_KILL_DRIVER,
+                                       .conn = w->conn,
+                                       .driver_id = (char *)driver_id});
+    return 0;
+}
+
+int em__mstate_worker_state_end(em__mstate *st, void *from, const char *worker_id, int64_t now_ms)
+{
+    em_mworker *w = reporter(st, from, worker_id);
+    if (!w)
+        return em__set_error(EM_ENOENT,
+                             "end of report from worker %s, not registered on that "
+                             "connection",
+                             worker_id);
+    w->reporting = false;
+    recovery_progress(st, now_ms);
+    return 0;
+}
+
+int em__mstate_reregister_app(em__mstate *st, const char *app_id, void *conn, int64_t now_ms)
+{
+    em_mapp *a = em__mstate_find_app(st, app_id);
+    if (!a)
+        return em__set_error(EM_ENOENT, "application %s is unknown to this master (not recovered)",
+                             app_id);
+    if (!app_live(a))
+        return em__set_error(EM_ESTATE, "application %s already ended: %s (%s)", app_id,
+                             em_app_state_name(a->state), a->end_reason ? a->end_reason : "-");
+    if (a->state != EM_APP_UNKNOWN && a->conn && a->conn != conn)
+        return em__set_error(EM_EEXIST, "application %s is registered on another connection",
+                             app_id);
+    for (size_t i = 0; conn && i < st->napps; i++)
+        if (st->apps[i] != a && st->apps[i]->conn == conn && app_live(st->apps[i]))
+            return em__set_error(EM_EEXIST,
+                                 "this connection already registered application %s; one "
+                                 "application per connection",
+                                 st->apps[i]->id);
+    if (a->state == EM_APP_UNKNOWN)
+        a->state = a->nexecs > 0 || a->executors_launched > 0 || a->next_exec_id > 0
+                       ? EM_APP_RUNNING
+                       : EM_APP_WAITING;
+    a->conn = conn;
+    EM_LOG(EM_LOG_INFO, "master",
+           "application %s (%s) re-registered by its driver: %s, %zu executors", a->id, a->name,
+           em_app_state_name(a->state), a->nexecs);
+    recovery_progress(st, now_ms);
+    em__mstate_schedule(st, now_ms);
+    return 0;
 }

@@ -36,6 +36,7 @@ enum em_app_state {
     EM_APP_FINISHED = 3, /* unregistered by its driver, or the driver's connection closed */
     EM_APP_FAILED = 4,   /* removed by the master: executors failed too often */
     EM_APP_KILLED = 5,   /* removed by an operator (reserved) */
+    EM_APP_UNKNOWN = 6,  /* recovered from the journal; its driver has not re-registered yet */
 };
 /* Cluster-mode driver states (Spark's DriverState), on the wire in DRIVER_STATE_CHANGED (a
  * worker reports RUNNING, FINISHED, FAILED, KILLED or ERROR) and DRIVER_STATUS. The lifecycle
@@ -53,6 +54,15 @@ enum em_driver_state {
 const char *em_exec_state_name(int state);
 const char *em_app_state_name(int state);
 const char *em_driver_state_name(int state);
+const char *em_worker_state_name(int state);
+const char *em_master_state_name(int state);
+
+/* The master's own state (Spark's RecoveryState without STANDBY: there is one master at a
+ * time, no leader election). Drawn in master.c. */
+enum em_master_state {
+    EM_MASTER_ALIVE = 1,      /* schedules */
+    EM_MASTER_RECOVERING = 2, /* loaded a journal; waits for workers and drivers to come back */
+};
 
 /* Spark's spark.deploy.maxExecutorRetries: abnormal executor ends an application may have in a
  * row before it gets no more executors (and fails once none of its executors runs). */
@@ -71,7 +81,11 @@ const char *em_driver_state_name(int state);
 #define EM_MASTER_DRIVER_STABLE_MS      10000
 
 /* ---- the worker table ------------------------------------------------------------------------ */
-enum em_worker_state { EM_WORKER_ALIVE = 1, EM_WORKER_DEAD = 2 };
+enum em_worker_state {
+    EM_WORKER_ALIVE = 1,
+    EM_WORKER_DEAD = 2,
+    EM_WORKER_UNKNOWN = 3, /* recovered from the journal, not registered with this master yet */
+};
 
 /* An executor (or a cluster-mode driver) the master removed when its worker was declared DEAD:
  * if that worker comes back, the process may still run and is told to die. */
@@ -94,6 +108,7 @@ typedef struct em_mworker {
     uint64_t memory_used_mb;
     em_mlost_exec *lost; /* executors removed at its death, to kill if it comes back */
     size_t nlost;
+    bool reporting; /* came back from UNKNOWN; its report (WORKER_STATE_END) not finished */
 } em_mworker;
 
 typedef struct em__mworkers {
@@ -192,6 +207,8 @@ typedef struct em_mdriver {
     int64_t relaunch_at_ms; /* RELAUNCHING: not launched before this time */
     char *avoid_worker;     /* not relaunched there before avoid_until_ms (it was stopping) */
     int64_t avoid_until_ms;
+    bool recovered; /* loaded from the journal as launched on worker_id, not yet reported by a
+                       worker since (placed is false meanwhile: it holds no resources) */
 } em_mdriver;
 
 /* Something the daemon must send, in order. conn NULL: nobody to tell (skip). */
@@ -210,6 +227,15 @@ typedef struct em__maction {
     char *message;          /* EXECUTOR_REMOVED, APPLICATION_REMOVED */
 } em__maction;
 
+/* A change the recovery journal must record (master_journal.h): kind EM_MJ_*, the record's id
+ * (NULL for EM_MJ_IDS), remove: the record is gone, else (re)write it from the tables. */
+enum em_mjournal_kind { EM_MJ_WORKER = 1, EM_MJ_APP = 2, EM_MJ_DRIVER = 3, EM_MJ_IDS = 4 };
+typedef struct em__mjournal_op {
+    int kind;
+    bool remove;
+    char *id;
+} em__mjournal_op;
+
 typedef struct em__mstate {
     em__mworkers workers;
     em_mapp **apps; /* live and retained finished ones, in registration order */
@@ -223,6 +249,12 @@ typedef struct em__mstate {
     em_mdriver **drivers; /* cluster-mode drivers, live and retained ended ones, by submission */
     size_t ndrivers, capdrivers;
     int next_driver_number;
+    /* recovery (ember.deploy.recoveryMode=FILESYSTEM) */
+    int state;       /* enum em_master_state; ALIVE unless em__mstate_recover found records */
+    bool journaling; /* record changes as journal ops (em__mstate_take_journal) */
+    int64_t recovery_deadline_ms;
+    em__mjournal_op *jops; /* the journal's outbox, like out */
+    size_t njops, capjops;
 } em__mstate;
 
 /* An empty state. */
@@ -230,13 +262,16 @@ void em__mstate_init(em__mstate *st, bool spread_out);
 void em__mstate_free(em__mstate *st);
 
 /* A worker registers (see em__mworkers_register for the return values). A worker coming back
- * from DEAD is told to kill the executors removed at its death; then executors are scheduled.*/
+ * from DEAD is told to kill the executors removed at its death; one coming back from UNKNOWN
+ * (recovery) is `reporting` until its WORKER_STATE_END; then executors are scheduled.*/
 int em__mstate_register_worker(em__mstate *st, const char *id, const char *host, int port,
                                int cores, uint64_t memory_mb, void *conn, int64_t now_ms);
 /* The liveness check (em__mworkers_check); the executors of workers that died are removed as
  * LOST (drivers told), their cluster-mode drivers relaunched (supervised) or ended ERROR, then
  * the freed demand is scheduled elsewhere. Also the timer of supervised drivers' back-off: a
- * RELAUNCHING driver whose time has come is placed here. Returns how many died. */
+ * RELAUNCHING driver whose time has come is placed here. And the end of a recovery: once
+ * now_ms passes its deadline, what did not come back is removed (em__mstate_recover). Returns
+ * how many died. */
 int em__mstate_check(em__mstate *st, int64_t now_ms, int64_t timeout_ms);
 /* A connection closed: workers on it are disconnected (they live until the timeout), and an
  * application whose driver it was ends as FINISHED. */
@@ -259,10 +294,10 @@ int em__mstate_unregister_app(em__mstate *st, const char *app_id, void *from, in
  * connection), EM_EINVAL (a state a worker cannot report). */
 int em__mstate_executor_state(em__mstate *st, void *from, const char *app_id, int exec_id,
                               int state, int exit_code, const char *message, int64_t now_ms);
-/* One scheduling pass: first every driver waiting for a worker (SUBMITTED, or RELAUNCHING past
- * its back-off), in submission order, on the ALIVE connected worker with room that has the most
- * free cores (then memory; then registration order); then every live application short of
- * cores, in registration order, gets executors on ALIVE connected workers with room
+/* One scheduling pass (none while RECOVERING): first every driver waiting for a worker (SUBMITTED,
+ * or RELAUNCHING past its back-off), in submission order, on the ALIVE connected worker with room
+ * that has the most free cores (then memory; then registration order); then every live application
+ * short of cores, in registration order, gets executors on ALIVE connected workers with room
  * (placement.h; workers with the most free cores first). Called by the functions above;
  * exposed for tests. */
 void em__mstate_schedule(em__mstate *st, int64_t now_ms);
@@ -295,5 +330,61 @@ bool em__driver_state_final(int state);
 /* Moves the outbox out: *n actions, to be freed with em__mactions_free. */
 em__maction *em__mstate_take_actions(em__mstate *st, size_t *n);
 void em__mactions_free(em__maction *v, size_t n);
+
+/* ---- recovery (lifecycle drawn in master.c) --------------------------------------------------
+ * With st->journaling set, every change of a worker (registered, DEAD), an application
+ * (registered, executor id used, ended), a driver (submitted, placed, running, relaunching,
+ * ended, kill asked) and of the id counters queues a journal op, applied by the daemon before
+ * it sends the event's messages (write-ahead). */
+em__mjournal_op *em__mstate_take_journal(em__mstate *st, size_t *n);
+void em__mjournal_ops_free(em__mjournal_op *v, size_t n);
+
+/* What a journal held (master_journal.c fills it). Workers: id, host, port, cores and
+ * memory_mb set; applications: the description, next_exec_id and executors_launched; drivers:
+ * everything of em_mdriver but the times. Owned; em__mrecovered_free frees what is left. */
+typedef struct em__mrecovered {
+    em_mworker *workers;
+    size_t nworkers;
+    em_mapp **apps;
+    size_t napps;
+    em_mdriver **drivers;
+    size_t ndrivers;
+    int next_app_number, next_driver_number; /* 0 when unknown */
+} em__mrecovered;
+void em__mrecovered_free(em__mrecovered *r);
+/* Frees one application / driver record (NULL is a no-op). */
+void em__mapp_free(em_mapp *a);
+void em__mdriver_free(em_mdriver *d);
+
+/* Takes over the records of r (r is emptied) into an empty state: workers UNKNOWN,
+ * applications UNKNOWN (no executors: the workers report them), drivers as they were, the
+ * launched ones `recovered` (holding nothing until their worker reports them); id counters
+ * past every id seen. With any record the master is RECOVERING until every worker and
+ * application is back or timeout_ms has passed (em__mstate_check); with none, ALIVE. Returns
+ * the number of records taken. */
+size_t em__mstate_recover(em__mstate *st, em__mrecovered *r, int64_t now_ms, int64_t timeout_ms);
+/* A worker's report after its registration (WORKER_EXECUTOR, from its connection `from`): it
+ * runs executor exec_id of app_id (state LAUNCHING or RUNNING). RECOVERING: an executor of a
+ * known live or UNKNOWN application that the tables do not have is taken back (resources,
+ * executor id counter); one of an unknown or ended application is told to die
+ * (KILL_EXECUTOR). ALIVE with journaling: one the tables do not have on that worker is told to
+ * die. ALIVE without journaling: ignored (as before recovery existed). 0, EM_ENOENT (unknown
+ * worker or not its connection), EM_EINVAL (bad state). */
+int em__mstate_worker_executor(em__mstate *st, void *from, const char *worker_id,
+                               const char *app_id, int exec_id, int cores, uint64_t memory_mb,
+                               int state, int64_t now_ms);
+/* The same for a cluster-mode driver (WORKER_DRIVER; state SUBMITTED or RUNNING): a live
+ * driver not placed elsewhere is taken back on that worker, any other is told to die
+ * (KILL_DRIVER) unless the master neither recovers nor journals. */
+int em__mstate_worker_driver(em__mstate *st, void *from, const char *worker_id,
+                             const char *driver_id, int cores, uint64_t memory_mb, int state,
+                             int64_t now_ms);
+/* The worker's report is complete (WORKER_STATE_END). May complete the recovery. */
+int em__mstate_worker_state_end(em__mstate *st, void *from, const char *worker_id, int64_t now_ms);
+/* The driver of application app_id reconnected on conn (REREGISTER_APPLICATION): an UNKNOWN
+ * application is live again (RUNNING when it has or had executors, else WAITING). May complete
+ * the recovery. 0, EM_ENOENT (unknown here), EM_ESTATE (ended: the message says how),
+ * EM_EEXIST (live on another connection). */
+int em__mstate_reregister_app(em__mstate *st, const char *app_id, void *conn, int64_t now_ms);
 
 #endif

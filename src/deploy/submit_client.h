@@ -22,11 +22,16 @@
 
 typedef struct em_submit_client em_submit_client;
 
-/* Connects to master_url ("ember://HOST:PORT") with ember.authenticate.secret,
- * ember.rpc.message.maxSize and ember.network.timeout of conf (read here only). serve_path:
- * a file to offer by hash for a submission, or NULL. Blocks until connected. 0, EM_EINVAL (bad
- * URL), -errno (serve_path unreadable; the message names it), EM_ESTATE (the master cannot be
- * reached or refused the connection, e.g. another secret; the message names it), EM_ENOMEM. */
+/* Connects to a master of master_url ("ember://HOST:PORT[,HOST2:PORT2]...": each in turn, once,
+ * until one takes the connection) with ember.authenticate.secret, ember.rpc.message.maxSize
+ * and ember.network.timeout of conf (read here only). serve_path: a file to offer by hash for
+ * a submission (at the local address of the route to the URL's first master), or NULL. Blocks
+ * until connected. 0, EM_EINVAL (bad URL), -errno (serve_path unreadable; the message names
+ * it), EM_ESTATE (no master can be reached or each refused the connection, e.g. another
+ * secret; the message names each), EM_ENOMEM.
+ * A status, kill or state request whose connection is lost (a master restart, or a move to
+ * another master of the URL) reconnects, the masters in turn with a back-off (100 ms doubling
+ * to 5 s) for up to ember.network.timeout, and is sent again; a submission is not (it fails). */
 int em_submit_client_connect(const em_conf *conf, const char *master_url, const char *serve_path,
                              em_submit_client **out);
 /* The served file's hex SHA-256 and the "host:port" it is served at ("" without one). */
@@ -68,6 +73,12 @@ void em_submit_status_free(em_submit_status *s);
  * master's words; EM_EMASTER when it refused (unknown or ended driver: the message says),
  * EM_ESTATE, EM_ENOMEM. */
 int em_submit_client_kill(em_submit_client *c, const char *driver_id, char **message);
+
+/* The master's state as JSON (em_master_status_json's text): 0 with *json (em__free it),
+ * EM_ESTATE, EM_ENOMEM. */
+int em_submit_client_master_state(em_submit_client *c, char **json);
+/* "ember://host:port" of the master connected to (valid until the next call). */
+const char *em_submit_client_master(em_submit_client *c);
 
 /* Closes the connections and frees. NULL is a no-op. */
 void em_submit_client_free(em_submit_client *c);

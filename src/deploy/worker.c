@@ -1,6 +1,9 @@
 /* The worker daemon's link to the master: connect, register, heartbeat, and reconnect with
  * jittered exponential backoff (100 ms doubling to 5 s) when the connection cannot be made or
- * drops, e.g. on a master restart; it re-registers with the same id after reconnecting. The
+ * drops, e.g. on a master restart; it re-registers with the same id after reconnecting. With
+ * several masters in the URL (ember://a:7077,b:7077) each attempt goes to the next one; the
+ * back-off applies between rounds over all of them; after a loss the lost master is tried
+ * first, then the others. The
  * master's orders (LAUNCH_EXECUTOR, KILL_EXECUTOR, APPLICATION_FINISHED, and for cluster-mode
  * drivers LAUNCH_DRIVER, KILL_DRIVER) go to the executor runner (executor_runner.c), whose
  * state reports go back as EXECUTOR_STATE_CHANGED / DRIVER_STATE_CHANGED. A driver's binary is
@@ -14,8 +17,12 @@
  *   registered_worker{ok = 0}: FAILED (fatal; em_worker_failed says so).
  *
  * Executors keep running while the master is away (a master restart does not stop them).
+ * The worker keeps a table of what it runs (w->running: executors and drivers launched and not
+ * ended, with their cores, memory and state) and, right after every registration, reports it
+ * (WORKER_EXECUTOR each, WORKER_DRIVER each, WORKER_STATE_END): a recovering master takes them
+ * back (master.c), so they are neither relaunched nor lost.
  * State reports (executors' and drivers') made while not UP are queued (at most MAX_PENDING, oldest
- * dropped) and sent, in order, once registered again; the same master frees their resources, a
+ * dropped) and sent, in order, after that report; the same master frees their resources, a
  * restarted one ignores executors it does not know. em_worker_stop kills the executors first, so
  * their KILLED reports leave before the connection closes.
  *
@@ -47,6 +54,17 @@
 
 enum { W_IDLE, W_CONNECTING, W_REGISTERING, W_UP, W_FAILED };
 
+/* An executor or a cluster-mode driver this worker runs (launched and not ended), reported to
+ * every master it registers with (WORKER_EXECUTOR / WORKER_DRIVER). */
+struct running {
+    struct running *next;
+    char *id;    /* the application's id, or the driver's */
+    int exec_id; /* -1 for a driver */
+    int cores;
+    uint64_t memory_mb;
+    int state; /* EM_EXEC_LAUNCHING / RUNNING, or EM_DRIVER_SUBMITTED / RUNNING */
+};
+
 /* An EXECUTOR_STATE_CHANGED or DRIVER_STATE_CHANGED (type) not yet sent. */
 struct pending_state {
     struct pending_state *next;
@@ -59,9 +77,11 @@ struct em_worker {
     em_block_server *shuffle_service; /* serves executors' shuffle files (may be NULL) */
     em_endpoint *ep;
     em_executor_runner *runner;
-    char *master_host, *master_url, *id, *hostname, *work_dir;
-    char *master_host_port; /* "host:port" of the master: drivers' binaries come from there */
-    int master_port, cores;
+    char *master_url, *id, *hostname, *work_dir;
+    em_master_addr *masters;    /* the URL's masters, tried in turn */
+    int nmasters, current;      /* current: the one tried last / registered with (guarded by mu) */
+    char master_host_port[320]; /* "host:port" of current: drivers' binaries come from there */
+    int cores;
     uint64_t memory_mb;
     int64_t heartbeat_ms;
     pthread_mutex_t mu;
@@ -75,7 +95,90 @@ struct em_worker {
     unsigned seed;
     struct pending_state *pending, *pending_tail; /* guarded by mu */
     int npending;
+    struct running *running; /* guarded by mu */
 };
+
+/* ---- what runs here ------------------------------------------------------------------------- */
+static struct running **find_running(em_worker *w, const char *id, int exec_id)
+{
+    struct running **p = &w->running;
+    while (*p && ((*p)->exec_id != exec_id || strcmp((*p)->id, id))) p = &(*p)->next;
+    return p;
+}
+
+/* Adds (or refreshes) an entry. Under w->mu. */
+static void track(em_worker *w, const char *id, int exec_id, int cores, uint64_t memory_mb,
+                  int state)
+{
+    struct running **p = find_running(w, id, exec_id);
+    if (*p) {
+        (*p)->state = state;
+        return;
+    }
+    struct running *r = em__calloc(1, sizeof *r);
+    if (r) r->id = em__strdup(id);
+    if (!r || !r->id) {
+        em__free(r);
+        EM_LOG(EM_LOG_ERROR, "worker", "out of memory: %s %d of %s not tracked",
+               exec_id < 0 ? "driver" : "executor", exec_id, id);
+        return;
+    }
+    *r = (struct running){w->running, r->id, exec_id, cores, memory_mb, state};
+    w->running = r;
+}
+
+/* A state report: RUNNING updates the entry, an end removes it. Under w->mu. */
+static void track_state(em_worker *w, const char *id, int exec_id, int state)
+{
+    struct running **p = find_running(w, id, exec_id);
+    if (!*p) return;
+    bool running = exec_id < 0 ? state == EM_DRIVER_RUNNING : state == EM_EXEC_RUNNING;
+    if (running) {
+        (*p)->state = state;
+        return;
+    }
+    struct running *r = *p;
+    *p = r->next;
+    em__free(r->id);
+    em__free(r);
+}
+
+/* Tells the master just registered with what runs here (WORKER_EXECUTOR, WORKER_DRIVER, then
+ * WORKER_STATE_END). Under w->mu, on the loop thread. */
+static void send_report(em_worker *w)
+{
+    unsigned nexec = 0, ndrivers = 0;
+    int rc = 0;
+    for (struct running *r = w->running; r && !rc; r = r->next) {
+        if (r->exec_id < 0) {
+            em_msg_worker_driver m = {.worker_id = em_str_c(w->id),
+                                      .driver_id = em_str_c(r->id),
+                                      .cores = (uint32_t)r->cores,
+                                      .memory_mb = r->memory_mb,
+                                      .state = (uint8_t)r->state};
+            rc = em_conn_send(w->conn, EM_MSG_WORKER_DRIVER, &m);
+            ndrivers++;
+        } else {
+            em_msg_worker_executor m = {.worker_id = em_str_c(w->id),
+                                        .app_id = em_str_c(r->id),
+                                        .exec_id = (uint32_t)r->exec_id,
+                                        .cores = (uint32_t)r->cores,
+                                        .memory_mb = r->memory_mb,
+                                        .state = (uint8_t)r->state};
+            rc = em_conn_send(w->conn, EM_MSG_WORKER_EXECUTOR, &m);
+            nexec++;
+        }
+    }
+    em_msg_worker_state_end end = {
+        .worker_id = em_str_c(w->id), .executors = nexec, .drivers = ndrivers};
+    if (!rc) rc = em_conn_send(w->conn, EM_MSG_WORKER_STATE_END, &end);
+    if (rc && rc != EM_ESTATE)
+        EM_LOG(EM_LOG_WARN, "worker", "cannot report what runs here to master ember://%s: %s",
+               w->master_host_port, em_errmsg());
+    else if (!rc && (nexec || ndrivers))
+        EM_LOG(EM_LOG_INFO, "worker", "reported %u executors and %u drivers to master ember://%s",
+               nexec, ndrivers, w->master_host_port);
+}
 
 static void free_pending(struct pending_state *p)
 {
@@ -159,25 +262,48 @@ static void queue_state(em_worker *w, int type, const char *app_id, int exec_id,
 static void on_exec_state(void *user, const char *app_id, int exec_id, int state, int exit_code,
                           const char *message)
 {
-    queue_state(user, EM_MSG_EXECUTOR_STATE_CHANGED, app_id, exec_id, state, exit_code, message);
+    em_worker *w = user;
+    pthread_mutex_lock(&w->mu);
+    track_state(w, app_id, exec_id, state);
+    pthread_mutex_unlock(&w->mu);
+    queue_state(w, EM_MSG_EXECUTOR_STATE_CHANGED, app_id, exec_id, state, exit_code, message);
 }
 
 static void on_driver_state(void *user, const char *driver_id, int state, int exit_code,
                             const char *message)
 {
-    queue_state(user, EM_MSG_DRIVER_STATE_CHANGED, driver_id, -1, state, exit_code, message);
+    em_worker *w = user;
+    pthread_mutex_lock(&w->mu);
+    track_state(w, driver_id, -1, state);
+    pthread_mutex_unlock(&w->mu);
+    queue_state(w, EM_MSG_DRIVER_STATE_CHANGED, driver_id, -1, state, exit_code, message);
 }
 
-/* Schedules the next attempt; returns its delay. Under w->mu. */
+/* Schedules the next attempt, at the next master of the URL: at once while some master of
+ * this round is untried, after the back-off once every one was. Returns the delay. Under
+ * w->mu. */
 static int64_t schedule_retry(em_worker *w)
 {
-    int64_t d = w->backoff_ms;
-    d = d / 2 + (int64_t)(rand_r(&w->seed) % (unsigned)(d / 2 + 1)); /* jitter: [d/2, d] */
+    int64_t d = 0;
+    w->current = (w->current + 1) % w->nmasters;
+    if (w->current == 0) {
+        d = w->backoff_ms;
+        d = d / 2 + (int64_t)(rand_r(&w->seed) % (unsigned)(d / 2 + 1)); /* jitter: [d/2, d] */
+        w->backoff_ms = EM_MIN(w->backoff_ms * 2, BACKOFF_MAX_MS);
+    }
     w->next_attempt_ms = em__now_ms() + d;
-    w->backoff_ms = EM_MIN(w->backoff_ms * 2, BACKOFF_MAX_MS);
     w->state = W_IDLE;
     pthread_cond_signal(&w->cv);
     return d;
+}
+
+/* "host:port" of masters[current] into w->master_host_port. Under w->mu. */
+static void set_current(em_worker *w)
+{
+    const em_master_addr *a = &w->masters[w->current];
+    int v6 = strchr(a->host, ':') != NULL;
+    snprintf(w->master_host_port, sizeof w->master_host_port, "%s%s%s:%d", v6 ? "[" : "", a->host,
+             v6 ? "]" : "", a->port);
 }
 
 static void on_connect(em_conn *c, int status, void *arg)
@@ -186,10 +312,12 @@ static void on_connect(em_conn *c, int status, void *arg)
     pthread_mutex_lock(&w->mu);
     if (status < 0 || w->stopping) {
         if (!w->stopping) {
+            char tried[sizeof w->master_host_port];
+            snprintf(tried, sizeof tried, "%s", w->master_host_port);
             int64_t d = schedule_retry(w);
             EM_LOG(EM_LOG_WARN, "worker",
-                   "cannot connect to master %s (attempt %d): %s; retrying in %lld ms",
-                   w->master_url, w->attempt, em_strerror(status), (long long)d);
+                   "cannot connect to master ember://%s (attempt %d): %s; retrying in %lld ms",
+                   tried, w->attempt, em_strerror(status), (long long)d);
         }
         pthread_mutex_unlock(&w->mu);
         return;
@@ -220,10 +348,16 @@ static int to_runner(em_worker *w, const em_msg *msg, const char *id)
     if (w->stopping) {
         rc = em__set_error(EM_ESTATE, "the worker is stopping");
     } else if (msg->type == EM_MSG_LAUNCH_EXECUTOR) {
-        rc = em_executor_runner_launch(w->runner, &msg->u.launch_executor);
+        /* tracked first: the runner's RUNNING report waits for w->mu */
+        const em_msg_launch_executor *l = &msg->u.launch_executor;
+        track(w, id, (int)l->exec_id, (int)l->cores, l->memory_mb, EM_EXEC_LAUNCHING);
+        rc = em_executor_runner_launch(w->runner, l);
+        if (rc) track_state(w, id, (int)l->exec_id, EM_EXEC_FAILED);
     } else if (msg->type == EM_MSG_LAUNCH_DRIVER) {
-        rc =
-            em_executor_runner_launch_driver(w->runner, &msg->u.launch_driver, w->master_host_port);
+        const em_msg_launch_driver *l = &msg->u.launch_driver;
+        track(w, id, -1, (int)l->cores, l->memory_mb, EM_DRIVER_SUBMITTED);
+        rc = em_executor_runner_launch_driver(w->runner, l, w->master_host_port);
+        if (rc) track_state(w, id, -1, EM_DRIVER_ERROR);
     } else if (msg->type == EM_MSG_KILL_EXECUTOR) {
         em_executor_runner_kill(w->runner, id, (int)msg->u.kill_executor.exec_id);
     } else if (msg->type == EM_MSG_KILL_DRIVER) {
@@ -293,7 +427,7 @@ static void on_message(em_conn *c, const em_msg *msg, void *user)
     }
     if (msg->type != EM_MSG_REGISTERED_WORKER) {
         EM_LOG(EM_LOG_WARN, "worker", "unexpected message %s from master %s",
-               em_msg_name(msg->type), w->master_url);
+               em_msg_name(msg->type), em_conn_peer(c));
         return;
     }
     const em_msg_registered_worker *r = &msg->u.registered_worker;
@@ -302,13 +436,15 @@ static void on_message(em_conn *c, const em_msg *msg, void *user)
         w->state = W_UP;
         w->backoff_ms = BACKOFF_MIN_MS;
         w->next_heartbeat_ms = em__now_ms() + w->heartbeat_ms;
-        EM_LOG(EM_LOG_INFO, "worker", "registered with master %s as %s (%d cores, %llu MiB)",
-               w->master_url, w->id, w->cores, (unsigned long long)w->memory_mb);
+        EM_LOG(EM_LOG_INFO, "worker",
+               "registered with master ember://%s as %s (%d cores, %llu MiB)", w->master_host_port,
+               w->id, w->cores, (unsigned long long)w->memory_mb);
+        send_report(w); /* what runs here, before the reports queued meanwhile */
         flush_pending(w);
     } else if (c == w->conn) {
         w->state = W_FAILED;
-        EM_LOG(EM_LOG_ERROR, "worker", "master %s refused the registration of %s: %.*s",
-               w->master_url, w->id, (int)r->reason.len, r->reason.p);
+        EM_LOG(EM_LOG_ERROR, "worker", "master ember://%s refused the registration of %s: %.*s",
+               w->master_host_port, w->id, (int)r->reason.len, r->reason.p);
         em_conn_close(c);
     }
     pthread_cond_signal(&w->cv);
@@ -323,11 +459,19 @@ static void on_close(em_conn *c, int code, const char *reason, void *user)
         w->conn = NULL;
         em_conn_release(c);
         if (!w->stopping && w->state != W_FAILED) {
-            int64_t d = schedule_retry(w);
+            char lost[sizeof w->master_host_port];
+            snprintf(lost, sizeof lost, "%s", w->master_host_port);
+            /* that master again first (a restart on the same port), then the others in turn */
+            int64_t d =
+                w->backoff_ms / 2 + (int64_t)(rand_r(&w->seed) % (unsigned)(w->backoff_ms / 2 + 1));
+            w->next_attempt_ms = em__now_ms() + d;
+            w->state = W_IDLE;
+            pthread_cond_signal(&w->cv);
             EM_LOG(EM_LOG_WARN, "worker",
-                   "lost connection to master %s (%s%s%s); reconnecting in %lld ms", w->master_url,
-                   reason ? reason : "closed", code ? ": " : "", code ? em_strerror(code) : "",
-                   (long long)d);
+                   "lost connection to master ember://%s (%s%s%s); executors and drivers keep "
+                   "running; reconnecting (%s) in %lld ms",
+                   lost, reason ? reason : "closed", code ? ": " : "",
+                   code ? em_strerror(code) : "", w->master_url, (long long)d);
         }
     }
     pthread_mutex_unlock(&w->mu);
@@ -350,14 +494,18 @@ static void *worker_main(void *arg)
         if (w->state == W_IDLE && now >= w->next_attempt_ms) {
             w->state = W_CONNECTING;
             w->attempt++;
+            set_current(w);
+            const em_master_addr *a = &w->masters[w->current]; /* the list never changes */
             pthread_mutex_unlock(&w->mu);
-            int rc = em_endpoint_connect(w->ep, w->master_host, w->master_port, on_connect, w);
+            int rc = em_endpoint_connect(w->ep, a->host, a->port, on_connect, w);
             pthread_mutex_lock(&w->mu);
             if (rc && !w->stopping) {
+                char tried[sizeof w->master_host_port];
+                snprintf(tried, sizeof tried, "%s", w->master_host_port);
                 int64_t d = schedule_retry(w);
                 EM_LOG(EM_LOG_WARN, "worker",
-                       "cannot connect to master %s (attempt %d): %s; retrying in %lld ms",
-                       w->master_url, w->attempt, em_errmsg(), (long long)d);
+                       "cannot connect to master ember://%s (attempt %d): %s; retrying in %lld ms",
+                       tried, w->attempt, em_errmsg(), (long long)d);
             }
             continue;
         }
@@ -371,7 +519,7 @@ static void *worker_main(void *arg)
                 int rc = em_conn_send(c, EM_MSG_HEARTBEAT, &hb);
                 if (rc && rc != EM_ESTATE)
                     EM_LOG(EM_LOG_WARN, "worker", "heartbeat to master %s failed: %s",
-                           w->master_url, em_strerror(rc));
+                           em_conn_peer(c), em_strerror(rc));
                 em_conn_release(c);
                 pthread_mutex_lock(&w->mu);
             }
@@ -404,17 +552,18 @@ static int make_work_dir(const em_conf *conf, const char *asked, char **out)
 int em_worker_start(const em_conf *conf, const em_worker_opts *o, em_worker **out)
 {
     *out = NULL;
-    char *host = NULL;
-    int port = 0;
-    int rc = em_master_url_parse(o->master_url, &host, &port);
+    em_master_addr *masters = NULL;
+    int nmasters = 0;
+    int rc = em_master_urls_parse(o->master_url, &masters, &nmasters);
     if (rc) return rc;
     em_worker *w = em__calloc(1, sizeof *w);
     if (!w) {
-        em__free(host);
+        em_master_addrs_free(masters, nmasters);
         return em__set_error(EM_ENOMEM, "out of memory");
     }
-    w->master_host = host;
-    w->master_port = port;
+    w->masters = masters;
+    w->nmasters = nmasters;
+    set_current(w);
     w->cores = o->cores;
     w->memory_mb = o->memory_mb;
     w->backoff_ms = BACKOFF_MIN_MS;
@@ -436,14 +585,11 @@ int em_worker_start(const em_conf *conf, const em_worker_opts *o, em_worker **ou
     time_t now = time(NULL);
     struct tm tm;
     if (localtime_r(&now, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d%H%M%S", &tm);
-    em_buf id = EM_BUF_INIT, url = EM_BUF_INIT, hp = EM_BUF_INIT;
+    em_buf id = EM_BUF_INIT, url = EM_BUF_INIT;
     rc = em_buf_printf(&id, "worker-%s-%s-%d%c", stamp, hn, (int)getpid(), '\0');
     if (!rc) rc = em_buf_printf(&url, "%s%c", o->master_url, '\0');
-    int v6 = strchr(host, ':') != NULL;
-    if (!rc) rc = em_buf_printf(&hp, "%s%s%s:%d%c", v6 ? "[" : "", host, v6 ? "]" : "", port, '\0');
     w->id = (char *)id.data;
     w->master_url = (char *)url.data;
-    w->master_host_port = (char *)hp.data;
     w->hostname = em__strdup(o->host && *o->host ? o->host : hn);
     if (!rc && !w->hostname) rc = em__set_error(EM_ENOMEM, "out of memory");
     if (!rc) rc = make_work_dir(conf, o->work_dir, &w->work_dir);
@@ -551,11 +697,16 @@ void em_worker_stop(em_worker *w)
         w->pending = p->next;
         free_pending(p);
     }
+    while (w->running) {
+        struct running *r = w->running;
+        w->running = r->next;
+        em__free(r->id);
+        em__free(r);
+    }
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
-    em__free(w->master_host);
+    em_master_addrs_free(w->masters, w->nmasters);
     em__free(w->master_url);
-    em__free(w->master_host_port);
     em__free(w->id);
     em__free(w->hostname);
     em__free(w->work_dir);

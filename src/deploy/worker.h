@@ -1,8 +1,9 @@
 /* The worker daemon of the standalone cluster manager (`ember worker`): connects to the
- * master, registers, heartbeats, reconnects with exponential backoff when the connection
- * drops (re-registering with the same id), and runs the executors and the cluster-mode drivers
- * the master places on it (executor_runner.h: binary cache, processes, states reported back to
- * the master).
+ * master (the masters of the URL in turn), registers, heartbeats, reconnects with exponential
+ * backoff when the connection drops (re-registering with the same id and reporting what it
+ * runs, so a recovering master takes it back), and runs the executors and the cluster-mode
+ * drivers the master places on it (executor_runner.h: binary cache, processes, states reported
+ * back to the master); they keep running while no master is reachable.
  * Thread rule: em_worker_* from the owner's thread (never from a callback).
  */
 #ifndef EMBER_DEPLOY_WORKER_H
@@ -16,7 +17,7 @@
 typedef struct em_worker em_worker;
 
 typedef struct em_worker_opts {
-    const char *master_url; /* "ember://HOST:PORT" */
+    const char *master_url; /* "ember://HOST:PORT[,HOST2:PORT2]..." */
     int cores;              /* offered to applications */
     uint64_t memory_mb;
     const char *host;     /* address registered with the master and handed to executors as

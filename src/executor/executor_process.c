@@ -20,11 +20,15 @@
  * Per stage attempt the driver sends one STAGE_DEF (the serialised graph and the map output
  * locations it reads); LAUNCH_TASK names a stage attempt and a partition; each finished task
  * is reported by STATUS_UPDATE with its encoded outcome (task_outcome.h). Heartbeats
- * (EXECUTOR_METRICS) go every ember.executor.heartbeatInterval.
+ * (EXECUTOR_METRICS) go every ember.executor.heartbeatInterval. A task writing output asks the
+ * driver before committing it (ASK_COMMIT, answered by COMMIT_DECISION; no answer within
+ * ember.network.timeout or a lost driver is a denial). KILL_TASK sets the kill request of the
+ * queued or running task with that id (task_runner.c checks it between records).
  *
  * Threads: the endpoint's loop thread decodes stage definitions and queues tasks; the task
  * threads run them and send their outcomes; the main thread registers, heartbeats and tears
- * down. x->mu guards the queue, the stage table and the state.
+ * down. x->mu guards the queue, the running table, the stage table, the requests waiting for an
+ * answer and the state.
  */
 #include "executor/executor.h"
 
@@ -73,8 +77,11 @@ typedef struct executor {
     pthread_cond_t task_cv;  /* the task queue (task threads) */
     pthread_cond_t chunk_cv; /* broadcast chunk answers (task threads) */
     struct chunk_wait *chunk_waits;
-    struct held_result *held;  /* large results waiting for the driver */
-    int64_t max_direct_result; /* ember.task.maxDirectResultSize, read once registered */
+    pthread_cond_t commit_cv; /* commit decisions (task threads) */
+    struct commit_wait *commit_waits;
+    em_task_desc **running_tasks; /* per task thread: the task it runs, or NULL */
+    struct held_result *held;     /* large results waiting for the driver */
+    int64_t max_direct_result;    /* ember.task.maxDirectResultSize, read once registered */
     uint64_t next_req_id;
     int state;
     int exit_code;
@@ -308,6 +315,17 @@ static void send_outcome(executor *x, em_task_desc *d)
     em_buf_free(&out);
 }
 
+/* Marks d running in a free slot of the running table. Under x->mu. */
+static int running_add(executor *x, em_task_desc *d)
+{
+    for (int i = 0; i < x->cores; i++)
+        if (!x->running_tasks[i]) {
+            x->running_tasks[i] = d;
+            return i;
+        }
+    return -1; /* cannot happen: at most `cores` task threads */
+}
+
 static void *task_thread(void *arg)
 {
     executor *x = arg;
@@ -322,6 +340,7 @@ static void *task_thread(void *arg)
         x->head = d->next;
         if (!x->head) x->tail = NULL;
         x->running++;
+        int slot = running_add(x, d);
         pthread_mutex_unlock(&x->mu);
         d->next = NULL;
         xstage *s = d->sched_data;
@@ -331,6 +350,9 @@ static void *task_thread(void *arg)
             d->status = EM_EFORMAT;
             d->errmsg = em__strdup(s->error ? s->error : "stage definition missing");
         }
+        pthread_mutex_lock(&x->mu);
+        if (slot >= 0) x->running_tasks[slot] = NULL;
+        pthread_mutex_unlock(&x->mu);
         send_outcome(x, d);
         pthread_mutex_lock(&x->mu);
         x->running--;
@@ -342,6 +364,108 @@ static void *task_thread(void *arg)
     }
 }
 
+/* ---- output commit and kill ------------------------------------------------------------------ */
+
+/* One outstanding ASK_COMMIT; the loop thread fills it. */
+/* Under x->mu: waits on cv until *done (the answer came), the executor stops or deadline
+ * (em__now_ms) passes, waking every 100 ms to look. */
+static void wait_answer(executor *x, pthread_cond_t *cv, const bool *done, int64_t deadline)
+{
+    while (!*done && x->state != X_STOPPING && em__now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(cv, &x->mu, &ts);
+    }
+}
+
+typedef struct commit_wait {
+    uint64_t req_id;
+    bool done, ok;
+    struct commit_wait *next;
+} commit_wait;
+
+static void on_commit_decision(executor *x, const em_msg_commit_decision *m)
+{
+    pthread_mutex_lock(&x->mu);
+    for (commit_wait *w = x->commit_waits; w; w = w->next)
+        if (w->req_id == m->req_id && !w->done) {
+            w->done = true;
+            w->ok = m->ok == 1;
+            break;
+        }
+    pthread_cond_broadcast(&x->commit_cv);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* em_task.can_commit of this executor's tasks: asks the driver's commit coordinator and waits
+ * for its answer (task thread). No answer within ember.network.timeout, or the driver lost:
+ * denied. */
+static int ask_commit(em_task *t)
+{
+    executor *x = t->commit_arg;
+    int64_t timeout = em_conf_get_ms(x->ctx->conf, "ember.network.timeout");
+    commit_wait w = {0};
+    pthread_mutex_lock(&x->mu);
+    w.req_id = ++x->next_req_id;
+    w.next = x->commit_waits;
+    x->commit_waits = &w;
+    pthread_mutex_unlock(&x->mu);
+    em_msg_ask_commit m = {w.req_id, (uint64_t)t->task_id, (uint32_t)t->stage_id,
+                           (uint32_t)t->stage_attempt, (uint32_t)t->partition};
+    int rc = em_conn_send(x->driver, EM_MSG_ASK_COMMIT, &m);
+    int64_t deadline = em__now_ms() + timeout;
+    pthread_mutex_lock(&x->mu);
+    if (!rc) wait_answer(x, &x->commit_cv, &w.done, deadline);
+    for (commit_wait **pp = &x->commit_waits; *pp; pp = &(*pp)->next)
+        if (*pp == &w) {
+            *pp = w.next;
+            break;
+        }
+    bool stopping = x->state == X_STOPPING;
+    pthread_mutex_unlock(&x->mu);
+    if (w.done && w.ok) return 0;
+    if (w.done)
+        return em__set_error(EM_ECOMMITDENIED,
+                             "commit denied: partition %d of stage %d was committed by another "
+                             "attempt (TID %lld, attempt %d, stage attempt %d, executor %d)",
+                             t->partition, t->stage_id, (long long)t->task_id, t->attempt,
+                             t->stage_attempt, x->exec_id);
+    return em__set_error(EM_ECOMMITDENIED,
+                         "commit denied: executor %d cannot ask the driver at %s:%d whether "
+                         "TID %lld may commit partition %d of stage %d: %s",
+                         x->exec_id, x->driver_host, x->driver_port, (long long)t->task_id,
+                         t->partition, t->stage_id,
+                         rc         ? em_strerror(rc)
+                         : stopping ? "the driver connection is lost"
+                                    : "no answer within ember.network.timeout");
+}
+
+/* KILL_TASK: the queued or running task with that id is asked to stop (no effect otherwise). */
+static void on_kill_task(executor *x, const em_msg_kill_task *m)
+{
+    char reason[256];
+    snprintf(reason, sizeof reason, "%.*s", (int)m->reason.len, m->reason.p);
+    bool found = false;
+    pthread_mutex_lock(&x->mu);
+    for (int i = 0; i < x->cores; i++) {
+        em_task_desc *d = x->running_tasks[i];
+        if (d && d->task_id == (int64_t)m->task_id) {
+            em__task_kill(&d->kill, reason);
+            found = true;
+        }
+    }
+    for (em_task_desc *d = x->head; d; d = d->next)
+        if (d->task_id == (int64_t)m->task_id) {
+            em__task_kill(&d->kill, reason);
+            found = true;
+        }
+    pthread_mutex_unlock(&x->mu);
+    EM_LOG(EM_LOG_INFO, "executor", "kill of task %llu asked (%s)%s",
+           (unsigned long long)m->task_id, reason, found ? "" : ": not running here");
+}
+
 static void on_launch_task(executor *x, const em_msg_launch_task *m)
 {
     em_task_desc *d = em__calloc(1, sizeof *d);
@@ -351,6 +475,8 @@ static void on_launch_task(executor *x, const em_msg_launch_task *m)
     d->stage_attempt = (int)m->stage_attempt;
     d->partition = (int)m->partition;
     d->attempt = (int)m->attempt;
+    d->can_commit = ask_commit;
+    d->commit_arg = x;
     pthread_mutex_lock(&x->mu);
     xstage *s = stage_find(x, m->stage_id, m->stage_attempt);
     if (!s) {
@@ -427,13 +553,7 @@ static int fetch_broadcast(void *arg, uint64_t id, em_buf *out)
         int rc = em_conn_send(x->driver, EM_MSG_GET_BROADCAST_CHUNK, &req);
         int64_t deadline = em__now_ms() + timeout;
         pthread_mutex_lock(&x->mu);
-        while (!rc && !w.done && x->state != X_STOPPING && em__now_ms() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-            pthread_cond_timedwait(&x->chunk_cv, &x->mu, &ts);
-        }
+        if (!rc) wait_answer(x, &x->chunk_cv, &w.done, deadline);
         for (chunk_wait **pp = &x->chunk_waits; *pp; pp = &(*pp)->next)
             if (*pp == &w) {
                 *pp = w.next;
@@ -480,6 +600,7 @@ static void stop_with(executor *x, int code, const char *fmt, ...)
     pthread_cond_broadcast(&x->cv);
     pthread_cond_broadcast(&x->task_cv);
     pthread_cond_broadcast(&x->chunk_cv);
+    pthread_cond_broadcast(&x->commit_cv);
     pthread_mutex_unlock(&x->mu);
 }
 
@@ -558,9 +679,10 @@ static void on_message(em_conn *c, const em_msg *m, void *user)
         em_block_store_remove_rdd(x->ctx->blocks, (int)m->u.remove_rdd.rdd_id);
         break;
     case EM_MSG_KILL_TASK:
-        EM_LOG(EM_LOG_INFO, "executor", "kill of task %llu asked (%.*s): it runs to its end",
-               (unsigned long long)m->u.kill_task.task_id, (int)m->u.kill_task.reason.len,
-               m->u.kill_task.reason.p);
+        on_kill_task(x, &m->u.kill_task);
+        break;
+    case EM_MSG_COMMIT_DECISION:
+        on_commit_decision(x, &m->u.commit_decision);
         break;
     case EM_MSG_STOP_EXECUTOR:
         stop_with(x, 0, "stopped by the driver: %.*s", (int)m->u.stop_executor.reason.len,
@@ -670,6 +792,9 @@ static int start(executor *x)
 {
     int rc = context_new(x);
     if (rc) return rc;
+    /* Before the loop thread starts: on_kill_task reads it. */
+    x->running_tasks = em__calloc((size_t)x->cores, sizeof *x->running_tasks);
+    if (!x->running_tasks) return em__set_error(EM_ENOMEM, "out of memory creating the executor");
     const em_conf *conf = x->ctx->conf;
     if ((rc = em_block_server_start(conf, x->host,
                                     (int)em_conf_get_int(conf, "ember.blockManager.port"),
@@ -710,6 +835,7 @@ static void teardown(executor *x)
     stop_with(x, x->exit_code, "stopping");
     for (int i = 0; i < x->num_threads; i++) pthread_join(x->threads[i], NULL);
     em__free(x->threads);
+    em__free(x->running_tasks);
     em_endpoint_free(x->ep); /* on_close may still run: it only sets the state */
     if (x->driver) em_conn_release(x->driver);
     em_block_server_stop(x->blocks_server);
@@ -736,6 +862,7 @@ static void teardown(executor *x)
     pthread_cond_destroy(&x->cv);
     pthread_cond_destroy(&x->task_cv);
     pthread_cond_destroy(&x->chunk_cv);
+    pthread_cond_destroy(&x->commit_cv);
     pthread_mutex_destroy(&x->mu);
 }
 
@@ -747,6 +874,7 @@ static int executor_main(void)
     pthread_cond_init(&x.cv, NULL);
     pthread_cond_init(&x.task_cv, NULL);
     pthread_cond_init(&x.chunk_cv, NULL);
+    pthread_cond_init(&x.commit_cv, NULL);
     long exec_id, cores, memory_mb;
     const char *driver_url = env_req("EMBER_DRIVER_URL");
     x.app_id = (char *)env_req("EMBER_APP_ID");

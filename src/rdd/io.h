@@ -14,9 +14,11 @@
  *
  * Output: em_output_job_setup creates the staging directory "<path>._ember_staging_<tag>" (as an
  * absolute path);
- * each task attempt writes "<staging>/.part-NNNNN.attempt-A.tmp" and renames it to
- * "<staging>/part-NNNNN"; job commit writes _SUCCESS and renames staging to path (never over an
- * existing path). See output.c for the protocol.
+ * and its attempts directory "<staging>.attempts"; each task attempt writes
+ * "<staging>.attempts/.part-NNNNN.attempt-A.tmp" and, if the driver's commit coordinator
+ * authorises it (em_task.can_commit), renames it to "<staging>/part-NNNNN"; job commit writes
+ * _SUCCESS, renames staging to path (never over an existing path) and removes the attempts
+ * directory. See output.c for the protocol.
  *
  * Thread rule: plans are made on the driver; readers and writers belong to one task thread.
  */
@@ -74,20 +76,22 @@ char *em_path_absolute(const char *path);
 
 /* Driver, before the job: checks that path does not exist (EM_EEXIST naming it) and that its
  * parent is writable, and creates the staging directory "<path>._ember_staging_<id>" next to
- * it. staging_out receives its absolute path (em__malloc'd), valid in any working directory. */
+ * it (and "<staging>.attempts" for the attempts' temporary files). staging_out receives its
+ * absolute path (em__malloc'd), valid in any working directory. */
 int em_output_job_setup(const char *path, const char *job_tag, char **staging_out);
 
 /* Task: writes partition `partition` of attempt `attempt` from the iterator as text lines
  * (em_value_format text of each record, '\n' after each; with binary, each record must be a
  * bytes or string value and its bytes are written raw with no separator, else EM_EFORMAT)
- * into a temporary file in the staging directory, then renames it to part-NNNNN (5+ digits) —
- * the last committed attempt wins, a failed attempt leaves nothing. The iterator is borrowed:
- * the caller closes it. */
+ * into a temporary file in the attempts directory, then asks t->can_commit (when t and the hook
+ * are set) and renames it to part-NNNNN (5+ digits) only when authorised; a denied attempt
+ * removes its file and returns EM_ECOMMITDENIED, a failed attempt leaves nothing. The iterator
+ * is borrowed: the caller closes it. */
 int em_output_write_partition(const char *staging, int partition, int attempt, em_iter *in,
                               em_task *t, bool binary);
 
-/* Driver, after all tasks succeeded: writes _SUCCESS and renames staging to path. On job
- * failure, em_output_job_abort removes the staging directory. */
+/* Driver, after all tasks succeeded: writes _SUCCESS, renames staging to path and removes the
+ * attempts directory. On job failure, em_output_job_abort removes both directories. */
 int em_output_job_commit(const char *staging, const char *path);
 void em_output_job_abort(const char *staging);
 

@@ -148,6 +148,7 @@ struct em_context {
     struct em_map_output_tracker *map_outputs;
     struct em_memory_manager *memory;
     struct em_scheduler *sched;
+    struct em_commit_coordinator *commits; /* driver: output commit (scheduler/commit.h) */
     int (*run_job)(em_context *ctx, const em_job_spec *job);
     void (*unpersist)(em_context *ctx, int rdd_id); /* executors' copies; NULL in local mode */
     bool stopped;

@@ -30,9 +30,12 @@
 #include "base/symbols.h"
 #include "deploy/app_client.h"
 #include "deploy/file_server.h"
+#include "deploy/master_state.h"
 #include "executor/task_outcome.h"
 #include "net/endpoint.h"
 #include "rdd/stage_codec.h"
+#include "scheduler/health.h"
+#include "scheduler/commit.h"
 #include "shuffle/tracker.h"
 #include "storage/shared.h"
 
@@ -100,6 +103,8 @@ typedef struct cluster_backend {
     int result_job; /* the job whose result bytes are counted (one job at a time) */
     int64_t result_bytes, max_result, result_chunk;
     int64_t locality_wait_ms, network_timeout_ms;
+    em__health *health; /* the scheduler's, when ember.excludeOnFailure.enabled */
+    bool health_on;
     int alive, alive_cores;
     stage_bin *bins;
     int num_bins;
@@ -183,6 +188,15 @@ static void exec_lost(cluster_backend *b, cexec *e, const char *why)
     EM_LOG(EM_LOG_WARN, "cluster", "lost executor %d on %s: %s", e->exec_id,
            e->host ? e->host : "?", why);
     blocks_forget(b, e->exec_id, -1); /* its cached partitions are recomputed when needed */
+    if (b->health) em__health_executor_removed(b->health, e->exec_id);
+    /* Without the workers' shuffle service the executor served its own map outputs: they are
+     * gone with it (with the service they stay until the worker is lost or a fetch fails). */
+    if (!em_conf_get_bool(b->ctx->conf, "ember.shuffle.service.enabled")) {
+        int n = em_map_outputs_unregister_executor(b->ctx->map_outputs, e->exec_id);
+        if (n)
+            EM_LOG(EM_LOG_WARN, "cluster", "executor %d lost: %d map output%s unregistered",
+                   e->exec_id, n, n == 1 ? "" : "s");
+    }
     for (int i = 0; i < b->num_fetching;) {
         if (b->fetching[i].e != e) {
             i++;
@@ -203,6 +217,7 @@ static void exec_lost(cluster_backend *b, cexec *e, const char *why)
         }
         em_task_desc *d = b->run[i].d;
         b->run[i] = b->run[--b->num_run];
+        d->executor_lost = true;
         fail_task(b, d, EM_EIO, "executor %d (%s) lost while running task %lld: %s", e->exec_id,
                   e->host ? e->host : "?", (long long)d->task_id, why);
     }
@@ -360,6 +375,12 @@ static int preferred_exec(cluster_backend *b, const em_task_desc *d)
  * ember.locality.wait any executor on that host, after twice that anywhere). */
 static bool may_run(cluster_backend *b, const em_task_desc *d, const cexec *e, int64_t now)
 {
+    /* A speculative copy never runs beside its original. */
+    if (d->never_exec == e->exec_id) return false;
+    /* Executors and hosts that keep failing (ember.excludeOnFailure.*). */
+    if (b->health_on && em__health_check(b->health, d->stage_id, d->stage_attempt, d->partition,
+                                         e->exec_id, e->host, now) != EM__HEALTH_ALLOWED)
+        return false;
     /* A retry avoids the executor its last attempt failed on while others exist, for up to
      * ember.locality.wait (then anywhere: the others may stay busy). */
     if (d->avoid_exec == e->exec_id && b->alive > 1 && now - d->queued_ms < b->locality_wait_ms)
@@ -376,7 +397,8 @@ static bool may_run(cluster_backend *b, const em_task_desc *d, const cexec *e, i
 static em_task_desc *take_task(cluster_backend *b, const cexec *e, int64_t now)
 {
     em_task_desc *prev = NULL, *pick = NULL, *pick_prev = NULL;
-    if (b->num_preferring == 0 && (!b->head || b->head->avoid_exec < 0)) {
+    if (b->num_preferring == 0 && !b->health_on &&
+        (!b->head || (b->head->avoid_exec < 0 && b->head->never_exec != e->exec_id))) {
         pick = b->head;
     } else {
         for (em_task_desc *d = b->head; d; prev = d, d = d->next) {
@@ -465,6 +487,7 @@ static void offer(cluster_backend *b)
         if (!rc) rc = em_conn_send(e->conn, EM_MSG_LAUNCH_TASK, &lt);
         if (!rc) rc = run_add(b, d, e);
         d->ran_on_exec = e->exec_id;
+        em__task_desc_set_started(d, now, e->exec_id);
         if (rc) {
             fail_task(b, d, rc, "cannot send task %lld to executor %d: %s", (long long)d->task_id,
                       e->exec_id, em_strerror(rc));
@@ -480,6 +503,10 @@ static void cb_launch(em_backend *base, em_task_desc *d)
     cluster_backend *b = (cluster_backend *)base;
     d->next = NULL;
     pthread_mutex_lock(&b->mu);
+    if (!b->health) { /* made by the scheduler when this backend was installed */
+        b->health = em__scheduler_health(b->ctx->sched);
+        b->health_on = b->health && em__health_get_limits(b->health)->enabled;
+    }
     d->preferred_exec = preferred_exec(b, d);
     d->queued_ms = em__now_ms();
     if (d->preferred_exec >= 0) b->num_preferring++;
@@ -503,15 +530,84 @@ static void cb_unpersist(em_backend *base, int rdd_id)
     pthread_mutex_unlock(&b->mu);
 }
 
-/* Its map outputs cannot be fetched (its worker's shuffle service is gone, or the link): the
- * executor is dropped like a lost one, so no more map tasks write where nobody can read. */
+static void cb_executor_host(em_backend *base, int exec_id, char *buf, size_t cap)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    pthread_mutex_lock(&b->mu);
+    cexec *e = exec_find(b, exec_id, false);
+    snprintf(buf, cap, "%s", e && e->host ? e->host : "");
+    pthread_mutex_unlock(&b->mu);
+}
+
+static int cb_check_schedulable(em_backend *base, int stage, int attempt, int partition,
+                                int *num_app_excluded)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    em__health *h = em__scheduler_health(b->ctx->sched);
+    if (num_app_excluded) *num_app_excluded = 0;
+    if (!h) return 0;
+    pthread_mutex_lock(&b->mu);
+    int n = 0;
+    for (cexec *e = b->execs; e; e = e->next) n += e->alive;
+    em__health_executor *live = em__calloc((size_t)(n ? n : 1), sizeof *live);
+    int k = 0;
+    for (cexec *e = b->execs; live && e; e = e->next)
+        if (e->alive) live[k++] = (em__health_executor){e->exec_id, e->host ? e->host : ""};
+    int rc = live ? em__health_check_schedulable(h, stage, attempt, partition, live, (size_t)k,
+                                                 em__now_ms(), num_app_excluded)
+                  : 0;
+    pthread_mutex_unlock(&b->mu);
+    em__free(live);
+    return rc;
+}
+
+/* Its map outputs cannot be fetched (its worker's shuffle service is gone, or the link), or
+ * the health tracker excluded it with killExcludedExecutors: the executor is asked to stop and
+ * dropped like a lost one, so no more tasks run where they fail or write where nobody can
+ * read; the master gives the application a replacement. */
 static void cb_exclude(em_backend *base, int exec_id, const char *why)
 {
     cluster_backend *b = (cluster_backend *)base;
     pthread_mutex_lock(&b->mu);
     cexec *e = exec_find(b, exec_id, false);
-    if (e && e->alive && !b->stopping) exec_lost(b, e, why);
+    if (e && e->alive && !b->stopping) {
+        em_msg_stop_executor m = {em_str_c(why)};
+        em_conn_send(e->conn, EM_MSG_STOP_EXECUTOR, &m);
+        exec_lost(b, e, why);
+    }
     pthread_mutex_unlock(&b->mu);
+}
+
+/* Asks the executor running task_id to stop it (KILL_TASK; it ends with EM_EKILLED). A queued
+ * task is left alone: the DAG scheduler cancels it. */
+static void cb_kill_task(em_backend *base, int64_t task_id, const char *reason)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    em_msg_kill_task m = {(uint64_t)task_id, em_str_c(reason ? reason : "")};
+    pthread_mutex_lock(&b->mu);
+    for (int i = 0; i < b->num_run; i++) {
+        cexec *e = b->run[i].e;
+        if (b->run[i].d->task_id != task_id || !e->alive) continue;
+        int rc = em_conn_send(e->conn, EM_MSG_KILL_TASK, &m);
+        EM_LOG(rc ? EM_LOG_WARN : EM_LOG_INFO, "cluster",
+               "killing task %lld on executor %d: %s%s%s", (long long)task_id, e->exec_id,
+               reason ? reason : "", rc ? ": cannot send: " : "", rc ? em_strerror(rc) : "");
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ASK_COMMIT: the driver's commit coordinator decides whether an executor's task may commit
+ * its output (rdd/output.c). */
+static void answer_commit(cluster_backend *b, em_conn *c, const em_msg_ask_commit *m)
+{
+    bool ok = b->ctx->commits &&
+              em__commit_can_commit(b->ctx->commits, (int)m->stage_id, (int)m->stage_attempt,
+                                    (int)m->partition, (int64_t)m->task_id);
+    em_msg_commit_decision r = {m->req_id, ok ? 1 : 0};
+    int rc = em_conn_send(c, EM_MSG_COMMIT_DECISION, &r);
+    if (rc)
+        EM_LOG(EM_LOG_WARN, "cluster", "cannot answer the commit question of task %llu to %s: %s",
+               (unsigned long long)m->task_id, em_conn_peer(c), em_strerror(rc));
 }
 
 static int cb_cancel_queued(em_backend *base, int job_id)
@@ -809,6 +905,9 @@ static void on_message(em_conn *c, const em_msg *m, void *user)
     case EM_MSG_GET_BROADCAST_CHUNK:
         serve_broadcast(b, c, &m->u.get_broadcast_chunk);
         break;
+    case EM_MSG_ASK_COMMIT:
+        answer_commit(b, c, &m->u.ask_commit);
+        break;
     default:
         EM_LOG(EM_LOG_WARN, "cluster", "unexpected %s from %s; closing it", em_msg_name(m->type),
                em_conn_peer(c));
@@ -848,7 +947,6 @@ static void on_executor_removed(void *user, int exec_id, int state, int exit_cod
                                 const char *message)
 {
     cluster_backend *b = user;
-    (void)state;
     char why[768];
     if (exit_code < 0)
         snprintf(why, sizeof why, "killed by signal %d: %s", -exit_code, message);
@@ -857,6 +955,18 @@ static void on_executor_removed(void *user, int exec_id, int state, int exit_cod
     pthread_mutex_lock(&b->mu);
     cexec *e = exec_find(b, exec_id, true);
     if (e) exec_lost(b, e, why);
+    /* Its worker is gone, and with it the shuffle service serving the map outputs of every
+     * executor that ran there: forget them now (as Spark on a lost worker), so stages that
+     * need them rerun the lost map tasks instead of discovering them by failed fetches. */
+    if (e && state == EM_EXEC_LOST && e->worker_id) {
+        int lost = 0;
+        for (cexec *x = b->execs; x; x = x->next)
+            if (x->worker_id && !strcmp(x->worker_id, e->worker_id))
+                lost += em_map_outputs_unregister_executor(b->ctx->map_outputs, x->exec_id);
+        if (lost)
+            EM_LOG(EM_LOG_WARN, "cluster", "worker %s lost: %d map output%s unregistered",
+                   e->worker_id, lost, lost == 1 ? "" : "s");
+    }
     pthread_mutex_unlock(&b->mu);
 }
 
@@ -981,7 +1091,15 @@ int em__cluster_backend_new(em_context *ctx, const char *master_url, const em__c
     *out = NULL;
     cluster_backend *b = em__calloc(1, sizeof *b);
     if (!b) return em__set_error(EM_ENOMEM, "out of memory starting the cluster backend");
-    b->base = (em_backend){cb_launch, cb_cancel_queued, cb_stop, 0, cb_unpersist, true, cb_exclude};
+    b->base = (em_backend){.launch = cb_launch,
+                           .cancel_queued = cb_cancel_queued,
+                           .stop = cb_stop,
+                           .unpersist = cb_unpersist,
+                           .remote_executors = true,
+                           .exclude_executor = cb_exclude,
+                           .kill_task = cb_kill_task,
+                           .executor_host = cb_executor_host,
+                           .check_schedulable = cb_check_schedulable};
     b->ctx = ctx;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);

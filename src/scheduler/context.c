@@ -12,6 +12,7 @@
 #include "deploy/local_cluster.h"
 #include "deploy/master.h"
 #include "rdd/rdd.h"
+#include "scheduler/commit.h"
 #include "scheduler/scheduler.h"
 #include "shuffle/tracker.h"
 #include "storage/block_store.h"
@@ -213,6 +214,7 @@ void em_context_stop(em_context *ctx)
     if (!ctx) return;
     ctx->stopped = true;
     em__scheduler_free(ctx->sched);
+    em__commit_free(ctx->commits); /* after the backend: its threads ask it */
     em__local_cluster_stop(ctx->local_cluster);
     em__shared_vars_free(ctx);
     free_rdds(ctx);
@@ -286,8 +288,9 @@ int em_context_create(const char *master, const char *app_name, const em_conf *c
     ctx->map_outputs = em_map_output_tracker_new();
     ctx->shared = em__shared_new();
     ctx->blocks = ctx->memory ? em_block_store_new(ctx->memory) : NULL;
+    ctx->commits = em__commit_new();
     if (!ctx->app_id || !ctx->local_dir || !ctx->memory || !ctx->map_outputs || !ctx->blocks ||
-        !ctx->shared) {
+        !ctx->shared || !ctx->commits) {
         rc = em__set_error(EM_ENOMEM, "out of memory creating the context");
         goto fail;
     }

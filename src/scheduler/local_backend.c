@@ -3,9 +3,15 @@
  * completion to the DAG scheduler. This process is the executor: the context's memory manager,
  * block store and local directory serve the tasks.
  *
- * Thread rule: launch / cancel_queued from the scheduler's thread; the queue is guarded by
- * lb->mu; stop joins the threads (no task may be queued or running then).
+ * Tasks ask to commit their output (em_task.can_commit) straight to the context's commit
+ * coordinator (ctx->commits). kill_task sets the kill request of a running task (a queued one
+ * is left alone: the DAG scheduler cancels it).
+ *
+ * Thread rule: launch / cancel_queued from the scheduler's thread, kill_task from any thread;
+ * the queue and the running table are guarded by lb->mu; stop joins the threads (no task may
+ * be queued or running then).
  */
+#include "scheduler/commit.h"
 #include "scheduler/scheduler.h"
 
 #include <pthread.h>
@@ -19,11 +25,29 @@ typedef struct local_backend {
     bool stopping;
     int num_threads;
     pthread_t *threads;
+    em_task_desc **running; /* per task thread: the task it runs, or NULL (under mu) */
+    int next_slot;          /* the next starting thread's index in running */
 } local_backend;
+
+/* em_task.can_commit in local mode: the driver's coordinator, called directly. */
+static int local_can_commit(em_task *t)
+{
+    if (em__commit_can_commit(t->commit_arg, t->stage_id, t->stage_attempt, t->partition,
+                              t->task_id))
+        return 0;
+    return em__set_error(EM_ECOMMITDENIED,
+                         "commit denied: partition %d of stage %d was committed by another "
+                         "attempt (TID %lld, attempt %d, stage attempt %d)",
+                         t->partition, t->stage_id, (long long)t->task_id, t->attempt,
+                         t->stage_attempt);
+}
 
 static void *task_thread(void *arg)
 {
     local_backend *lb = arg;
+    pthread_mutex_lock(&lb->mu);
+    int slot = lb->next_slot++; /* its entry in lb->running */
+    pthread_mutex_unlock(&lb->mu);
     for (;;) {
         pthread_mutex_lock(&lb->mu);
         while (!lb->head && !lb->stopping) pthread_cond_wait(&lb->cv, &lb->mu);
@@ -34,9 +58,17 @@ static void *task_thread(void *arg)
         em_task_desc *d = lb->head;
         lb->head = d->next;
         if (!lb->head) lb->tail = NULL;
+        lb->running[slot] = d;
         pthread_mutex_unlock(&lb->mu);
         d->next = NULL;
+        if (lb->ctx->commits && !d->can_commit) {
+            d->can_commit = local_can_commit;
+            d->commit_arg = lb->ctx->commits;
+        }
         em__run_task(lb->ctx, d);
+        pthread_mutex_lock(&lb->mu);
+        lb->running[slot] = NULL; /* before the scheduler may free d */
+        pthread_mutex_unlock(&lb->mu);
         em__sched_task_done(lb->ctx->sched, d);
     }
 }
@@ -84,6 +116,18 @@ static int local_cancel_queued(em_backend *b, int job_id)
     return n;
 }
 
+static void local_kill_task(em_backend *b, int64_t task_id, const char *reason)
+{
+    local_backend *lb = (local_backend *)b;
+    pthread_mutex_lock(&lb->mu);
+    for (int i = 0; i < lb->num_threads; i++)
+        if (lb->running[i] && lb->running[i]->task_id == task_id) {
+            EM_LOG(EM_LOG_INFO, "local", "killing task %lld: %s", (long long)task_id, reason);
+            em__task_kill(&lb->running[i]->kill, reason);
+        }
+    pthread_mutex_unlock(&lb->mu);
+}
+
 static void local_stop(em_backend *b)
 {
     local_backend *lb = (local_backend *)b;
@@ -93,6 +137,7 @@ static void local_stop(em_backend *b)
     pthread_mutex_unlock(&lb->mu);
     for (int i = 0; i < lb->num_threads; i++) pthread_join(lb->threads[i], NULL);
     em__free(lb->threads);
+    em__free(lb->running);
     pthread_cond_destroy(&lb->cv);
     pthread_mutex_destroy(&lb->mu);
     em__free(lb);
@@ -102,14 +147,22 @@ em_backend *em__local_backend_new(em_context *ctx, int num_threads)
 {
     local_backend *lb = em__calloc(1, sizeof *lb);
     if (!lb) return NULL;
-    lb->base =
-        (em_backend){local_launch, local_cancel_queued, local_stop, num_threads, NULL, false, NULL};
+    lb->base = (em_backend){.launch = local_launch,
+                            .cancel_queued = local_cancel_queued,
+                            .stop = local_stop,
+                            .total_slots = num_threads,
+                            .kill_task = local_kill_task};
     lb->ctx = ctx;
     lb->num_threads = num_threads;
     pthread_mutex_init(&lb->mu, NULL);
     pthread_cond_init(&lb->cv, NULL);
     lb->threads = em__calloc((size_t)num_threads, sizeof *lb->threads);
-    if (!lb->threads) {
+    lb->running = em__calloc((size_t)num_threads, sizeof *lb->running);
+    if (!lb->threads || !lb->running) {
+        em__free(lb->threads);
+        em__free(lb->running);
+        pthread_cond_destroy(&lb->cv);
+        pthread_mutex_destroy(&lb->mu);
         em__free(lb);
         return NULL;
     }

@@ -29,9 +29,30 @@ struct em_backend {
     bool remote_executors;
     /* Stops using executor exec_id (its shuffle output cannot be fetched); NULL: no-op. */
     void (*exclude_executor)(em_backend *b, int exec_id, const char *why);
+    /* Asks running task task_id to stop (cooperatively: it ends with EM_EKILLED and its
+     * completion is posted as usual). A task still queued, or unknown: nothing. Any thread. */
+    void (*kill_task)(em_backend *b, int64_t task_id, const char *reason);
+    /* The host of executor exec_id into buf ("" when unknown); NULL: no hosts (local). */
+    void (*executor_host)(em_backend *b, int exec_id, char *buf, size_t cap);
+    /* 0 when some live executor may run partition of the stage attempt under the health
+     * tracker's exclusions; else EM_EJOB with a message naming them, *num_app_excluded the
+     * executors only application-level exclusions rule out. NULL: always 0. */
+    int (*check_schedulable)(em_backend *b, int stage, int attempt, int partition,
+                             int *num_app_excluded);
 };
 
+/* The DAG scheduler's clock (milliseconds, monotonic): em__now_ms unless a test installs a
+ * fake one. Backends stamp em_task_desc.started_ms with em__now_ms. */
+typedef int64_t (*em_sched_clock)(void *arg);
+
 struct em_scheduler *em__scheduler_new(em_context *ctx, em_backend *backend);
+/* The health tracker (executors in other processes; NULL in local mode): the cluster backend
+ * asks it before placing a task (scheduler/health.h). */
+struct em__health *em__scheduler_health(struct em_scheduler *s);
+/* Tests: the clock the scheduler's timers (speculation, fetch-failure resubmission) read. */
+void em__scheduler_set_clock(struct em_scheduler *s, em_sched_clock clock, void *arg);
+/* Wakes the scheduler's thread to look at its timers now (after a fake clock moved). */
+void em__sched_wake(struct em_scheduler *s);
 /* Installs the backend (made after the scheduler, since its threads post to it). */
 void em__scheduler_set_backend(struct em_scheduler *s, em_backend *backend);
 /* The installed backend. */
@@ -45,6 +66,14 @@ int em__sched_run_job(em_context *ctx, const em_job_spec *job);
 
 /* Called by backend threads when a task finished (successfully or not). Any thread. */
 void em__sched_task_done(struct em_scheduler *s, em_task_desc *d);
+
+/* Speculation's rule (speculation.c; Spark's TaskSetManager.checkSpeculatableTasks): once
+ * floor(quantile * num_tasks) (at least 1) tasks of a stage attempt succeeded, a task running
+ * longer than max(multiplier * median of their run times, min_runtime_ms) is a straggler.
+ * Returns false while too few succeeded; else true with *threshold_ms. Sorts durations. */
+bool em__speculation_threshold(int64_t *durations, int num_succeeded, int num_tasks,
+                               double quantile, double multiplier, int64_t min_runtime_ms,
+                               int64_t *threshold_ms);
 
 /* The local backend: n task threads in this process. */
 em_backend *em__local_backend_new(em_context *ctx, int num_threads);

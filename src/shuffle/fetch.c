@@ -314,8 +314,9 @@ struct shuf_fetch {
     int blocks_in_flight;
     uint64_t max_in_flight;
     em_buf frame;
-    uint8_t *skip; /* scratch for bytes read again after a retry */
-    shuf_mem *mem; /* charged CONN_BUF per connection held (may be NULL) */
+    uint8_t *skip;  /* scratch for bytes read again after a retry */
+    shuf_mem *mem;  /* charged CONN_BUF per connection held (may be NULL) */
+    int failed_map; /* the map whose block could not be fetched (the last EM_EFETCH), or -1 */
 };
 
 int shuf_fetch_open(struct em_block_fetcher *f, int shuffle_id, int reducer,
@@ -325,6 +326,7 @@ int shuf_fetch_open(struct em_block_fetcher *f, int shuffle_id, int reducer,
     *out = NULL;
     shuf_fetch *fs = em__calloc(1, sizeof *fs);
     if (!fs) return em__set_error(EM_ENOMEM, "shuffle fetch: out of memory");
+    fs->failed_map = -1;
     *fs = (shuf_fetch){.f = f,
                        .shuffle_id = shuffle_id,
                        .reducer = reducer,
@@ -514,12 +516,14 @@ static int fail_over(shuf_fetch *fs, int si, int rc)
         drop_conn(fs, s, false);
         s->outstanding = 0;
         if (!retryable(rc)) return rc; /* its message names the host already */
-        if (s->attempts >= f->max_retries)
+        if (s->attempts >= f->max_retries) {
+            fs->failed_map = fs->b[blk].map;
             return em__set_error(EM_EFETCH,
                                  "fetch failure: shuffle %d map %d reducer %d from %s: %s "
                                  "(gave up after %d retries, ember.shuffle.io.maxRetries)",
                                  fs->shuffle_id, fs->b[blk].map, fs->reducer, s->name, cause,
                                  s->attempts);
+        }
         s->attempts++;
         atomic_fetch_add(&f->n_retries, 1);
         EM_LOG(EM_LOG_WARN, "shuffle", "fetching %s failed (%s); retry %d of %d in %lld ms", name,
@@ -622,4 +626,9 @@ int shuf_fetch_end(shuf_fetch *fs)
         drop_conn(fs, s, true); /* nothing more for this server: back to the pool */
     fs->cur++;
     return top_up(fs);
+}
+
+int shuf_fetch_failed_map(const shuf_fetch *fs)
+{
+    return fs ? fs->failed_map : -1;
 }

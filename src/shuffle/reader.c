@@ -46,7 +46,8 @@ typedef struct map_block {
     char *data_path; /* local: the data file; remote: "block shuffle_S_M_R from host:port" */
     uint64_t start, end, sum;
     bool remote;
-    char *host; /* remote: the block server */
+    char *host;  /* remote: the block server */
+    int exec_id; /* the executor that wrote the map output */
 } map_block;
 
 typedef struct reader {
@@ -88,11 +89,14 @@ static void note_fetch_failure(reader *r, int rc, int map)
     r->t->fetch_failed.set = true;
     r->t->fetch_failed.shuffle_id = r->spec.shuffle_id;
     r->t->fetch_failed.map_id = map;
-    r->t->fetch_failed.exec_id = r->spec.locs ? r->spec.locs[map].exec_id : 0;
+    r->t->fetch_failed.exec_id = r->blocks ? r->blocks[map].exec_id : 0;
 }
 
 static int ctx_error(reader *r, int rc, int map)
 {
+    /* A pipelined request to another server may be what failed. */
+    if (rc == EM_EFETCH && shuf_fetch_failed_map(r->fetch) >= 0)
+        map = shuf_fetch_failed_map(r->fetch);
     note_fetch_failure(r, rc, map);
     if (rc == EM_EFETCH) return rc; /* names shuffle, map, reducer and host:port already */
     const map_block *b = r->blocks && map >= 0 && map < r->spec.num_maps ? &r->blocks[map] : NULL;
@@ -439,6 +443,7 @@ static int locate_block(reader *r, const em_shuffle_read_spec *spec, int m)
 {
     const em_block_location *loc = &spec->locs[m];
     map_block *b = &r->blocks[m];
+    b->exec_id = loc->exec_id;
     if (loc->port != 0 && loc->exec_id != r->t->exec_id) {
         int64_t size = spec->block_sizes ? spec->block_sizes[m] : -1;
         if (size < 0)

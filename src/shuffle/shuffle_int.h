@@ -273,6 +273,9 @@ int shuf_fetch_read(void *fs, void *buf, size_t n);
 int shuf_fetch_end(shuf_fetch *fs);
 /* Returns clean connections to the pool, closes the others, frees fs. NULL: no-op. */
 void shuf_fetch_close(shuf_fetch *fs);
+/* After an EM_EFETCH: the map whose block could not be fetched (requests are pipelined, so it
+ * may not be the block being read); -1 when none failed. */
+int shuf_fetch_failed_map(const shuf_fetch *fs);
 
 /* ---- spilled lists (spilled_list.c) ----------------------------------------------------- */
 typedef struct shuf_spilled_list shuf_spilled_list;

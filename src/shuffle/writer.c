@@ -12,9 +12,13 @@
  * runs (combining equal keys with merge_combiners) straight into the data file.
  *
  * Files are written as "<name>.tmp.<task_id>" and renamed: data first, index last (the index
- * is the commit point), so readers never see a torn output. Spill files are unlinked at birth;
- * temporary files are removed on every failure. All execution memory acquired is released at
- * commit or abort.
+ * is the commit point), so readers never see a torn output. The two renames happen under one
+ * process-wide lock, so two attempts of one map task committing at once in this executor (a
+ * task of an older stage attempt still running beside its rerun) leave a matching pair, the
+ * last one's. A reader that read the index of the first and the data of the second fails its
+ * checksum check and reports a fetch failure (the output is recomputed). Spill files are unlinked
+ * at birth; temporary files are removed on every failure. All execution memory acquired is released
+ * at commit or abort.
  *
  * Thread rule: a writer belongs to the task thread that opened it.
  */
@@ -22,6 +26,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -206,6 +211,8 @@ int em_shuffle_writer_commit(em_shuffle_writer *w, em_map_status *status)
     int rc = 0;
     if (!offsets || !sums || !sizes) rc = em__set_error(EM_ENOMEM, "shuffle commit");
     if (rc == 0) rc = write_output(w, data_tmp, index_tmp, offsets, sums, &records);
+    static pthread_mutex_t commit_mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&commit_mu);
     if (rc == 0 && rename(data_tmp, data) != 0) {
         int e = errno;
         rc = em__set_error(-e, "cannot rename %s to %s: %s", data_tmp, data, strerror(e));
@@ -215,6 +222,7 @@ int em_shuffle_writer_commit(em_shuffle_writer *w, em_map_status *status)
         rc = em__set_error(-e, "cannot rename %s to %s: %s", index_tmp, index, strerror(e));
         unlink(data);
     }
+    pthread_mutex_unlock(&commit_mu);
     if (rc) {
         unlink(data_tmp);
         unlink(index_tmp);

@@ -10,10 +10,11 @@
 #     ember-<pid>-w1    eth0 10.213.X.2/24  (worker 1)
 #     ember-<pid>-w2    eth0 10.213.X.3/24  (worker 2)
 #
-# X is derived from the PID (1..250). Every veth pair is created inside the bridge's namespace
-# with its peer moved straight into the host's namespace, so no link ever exists in the root
-# namespace. Loopback is up everywhere. Nothing is routed anywhere else: the only traffic is
-# between the three hosts.
+# X is derived from the PID (1..250); a caller may preset NETNS_PREFIX and NETNS_NET before
+# sourcing (tests/chaos/chaos.py does, with names and a subnet of its own). Every veth pair is
+# created inside the bridge's namespace with its peer moved straight into the host's namespace,
+# so no link ever exists in the root namespace. Loopback is up everywhere. Nothing is routed
+# anywhere else: the only traffic is between the three hosts.
 #
 #   netns_unavailable        prints why namespaces cannot be used here (not root, `ip netns`
 #                            refused, no veth or bridge support) and returns 1; returns 0 when
@@ -29,8 +30,8 @@
 #                            empty output means nothing
 # Run a command inside a namespace with `ip netns exec NS CMD...` (it execs CMD: same PID, so
 # `ip netns exec NS CMD &` gives CMD's PID in $!).
-NETNS_PREFIX=ember-$$
-NETNS_NET=10.213.$(($$ % 250 + 1))
+NETNS_PREFIX=${NETNS_PREFIX:-ember-$$}
+NETNS_NET=${NETNS_NET:-10.213.$(($$ % 250 + 1))}
 NS_BR=$NETNS_PREFIX-br
 NS_M=$NETNS_PREFIX-m
 NS_W1=$NETNS_PREFIX-w1
