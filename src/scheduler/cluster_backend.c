@@ -640,6 +640,30 @@ static int cb_cancel_queued(em_backend *base, int job_id)
     return n;
 }
 
+/* Queued tasks of a stage attempt a fetch failure ended: they end as killed, unlaunched (they
+ * would read the outputs being recomputed). */
+static void cb_cancel_stage(em_backend *base, int stage_id, int stage_attempt)
+{
+    cluster_backend *b = (cluster_backend *)base;
+    pthread_mutex_lock(&b->mu);
+    em_task_desc **pp = &b->head;
+    b->tail = NULL;
+    while (*pp) {
+        em_task_desc *d = *pp;
+        if (d->stage_id == stage_id && d->stage_attempt == stage_attempt) {
+            *pp = d->next;
+            if (d->preferred_exec >= 0) b->num_preferring--;
+            d->next = NULL;
+            fail_task(b, d, EM_EKILLED, "not launched: stage %d attempt %d was cancelled", stage_id,
+                      stage_attempt);
+        } else {
+            b->tail = d;
+            pp = &d->next;
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
 /* ---- messages from executors ----------------------------------------------------------------- */
 
 typedef struct conf_list {
@@ -1093,6 +1117,7 @@ int em__cluster_backend_new(em_context *ctx, const char *master_url, const em__c
     if (!b) return em__set_error(EM_ENOMEM, "out of memory starting the cluster backend");
     b->base = (em_backend){.launch = cb_launch,
                            .cancel_queued = cb_cancel_queued,
+                           .cancel_stage = cb_cancel_stage,
                            .stop = cb_stop,
                            .unpersist = cb_unpersist,
                            .remote_executors = true,

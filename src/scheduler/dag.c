@@ -744,6 +744,10 @@ static void handle_fetch_failure(job_run *j, stage *st, em_task_desc *d)
     }
     st->state = ST_RESUBMIT;
     stage_attempt_ended(j, st, false);
+    /* Its tasks not yet started would read the outputs being recomputed (Spark's zombie task
+     * set): they end unlaunched. */
+    if (j->s->backend->cancel_stage)
+        j->s->backend->cancel_stage(j->s->backend, st->id, d->stage_attempt);
     add_failed(j, st);
     if (j->resubmit_at == 0)
         j->resubmit_at = now_ms(j->s) + em_conf_get_ms(ctx->conf, "ember.stage.resubmitDelay");

@@ -116,6 +116,36 @@ static int local_cancel_queued(em_backend *b, int job_id)
     return n;
 }
 
+/* Queued tasks of a stage attempt a fetch failure ended: posted as killed, not run. */
+static void local_cancel_stage(em_backend *b, int stage_id, int stage_attempt)
+{
+    local_backend *lb = (local_backend *)b;
+    em_task_desc *drop = NULL;
+    pthread_mutex_lock(&lb->mu);
+    em_task_desc **pp = &lb->head;
+    lb->tail = NULL;
+    while (*pp) {
+        em_task_desc *d = *pp;
+        if (d->stage_id == stage_id && d->stage_attempt == stage_attempt) {
+            *pp = d->next;
+            d->next = drop;
+            drop = d;
+        } else {
+            lb->tail = d;
+            pp = &d->next;
+        }
+    }
+    pthread_mutex_unlock(&lb->mu);
+    while (drop) {
+        em_task_desc *next = drop->next;
+        drop->next = NULL;
+        drop->status = EM_EKILLED;
+        drop->errmsg = em__strdup("not launched: its stage attempt was cancelled");
+        em__sched_task_done(lb->ctx->sched, drop);
+        drop = next;
+    }
+}
+
 static void local_kill_task(em_backend *b, int64_t task_id, const char *reason)
 {
     local_backend *lb = (local_backend *)b;
@@ -149,6 +179,7 @@ em_backend *em__local_backend_new(em_context *ctx, int num_threads)
     if (!lb) return NULL;
     lb->base = (em_backend){.launch = local_launch,
                             .cancel_queued = local_cancel_queued,
+                            .cancel_stage = local_cancel_stage,
                             .stop = local_stop,
                             .total_slots = num_threads,
                             .kill_task = local_kill_task};

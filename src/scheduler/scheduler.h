@@ -21,6 +21,9 @@ struct em_backend {
     /* Removes queued (not yet running) tasks of job_id; returns how many were removed (their
      * descriptions are freed). */
     int (*cancel_queued)(em_backend *b, int job_id);
+    /* Ends the queued (not yet running) tasks of a stage attempt: each is posted as a
+     * completion with EM_EKILLED. NULL: they run. */
+    void (*cancel_stage)(em_backend *b, int stage_id, int stage_attempt);
     void (*stop)(em_backend *b);
     int total_slots;
     /* Drops the cached partitions of rdd_id wherever tasks ran (NULL: this process only). */

@@ -36,6 +36,7 @@ typedef struct script {
     int64_t killed[MAX_TASKS];
     int num_killed;
     int cancelled;
+    int stage_cancels, last_cancel_stage, last_cancel_attempt;
 } script;
 
 static script *the_script;
@@ -73,6 +74,16 @@ static int s_cancel(em_backend *b, int job_id)
     s->cancelled += n;
     pthread_mutex_unlock(&s->mu);
     return n;
+}
+
+static void s_cancel_stage(em_backend *b, int stage_id, int stage_attempt)
+{
+    script *s = (script *)b;
+    pthread_mutex_lock(&s->mu);
+    s->stage_cancels++;
+    s->last_cancel_stage = stage_id;
+    s->last_cancel_attempt = stage_attempt;
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void s_kill(em_backend *b, int64_t task_id, const char *reason)
@@ -114,6 +125,7 @@ static em_context *scripted_context(const char *const *conf_kv)
     s->base.cancel_queued = s_cancel;
     s->base.stop = s_stop;
     s->base.kill_task = s_kill;
+    s->base.cancel_stage = s_cancel_stage;
     s->base.total_slots = 4;
     s->base.remote_executors = true;
     s->ctx = ctx;
@@ -288,8 +300,15 @@ TEST(fetch_failures_batched_into_one_resubmission)
     for (int i = 1; i <= 4; i++) end_ok(take(i), i <= 2 ? 1 : 2, 2);
     em_task_desc *r0 = take(5), *r1 = take(6);
     CHECK(!r0->dep && !r1->dep);
+    int reduce_stage = r0->stage_id;
     end_fetch_failed(r0, 3, shuffle, 0, 1);
     settle();
+    /* The cut-short attempt's queued tasks are cancelled, once. */
+    pthread_mutex_lock(&the_script->mu);
+    CHECK_EQ_INT(the_script->stage_cancels, 1);
+    CHECK_EQ_INT(the_script->last_cancel_stage, reduce_stage);
+    CHECK_EQ_INT(the_script->last_cancel_attempt, 0);
+    pthread_mutex_unlock(&the_script->mu);
     advance(50);
     end_fetch_failed(r1, 3, shuffle, 2, 2);
     settle();
