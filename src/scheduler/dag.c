@@ -437,19 +437,35 @@ static void submit_stage(job_run *j, stage *st)
         add_waiting(j, st);
 }
 
-/* After a map stage finished: start waiting stages whose parents are all available. */
+/* After a map stage finished: start waiting stages whose parents are all available. A parent
+ * that is not available and not being computed (it finished, in this job or an earlier one,
+ * and has lost outputs since: an executor or worker was lost, a fetch failure elsewhere
+ * unregistered them) is submitted again, as Spark's submitStage of the waiting children does.
+ * The scan starts over after every action, since submitting changes the waiting list. */
 static void submit_ready_waiting(job_run *j)
 {
-    for (int i = 0; i < j->num_waiting && !j->abort_rc;) {
+restart:
+    for (int i = 0; i < j->num_waiting && !j->abort_rc; i++) {
         stage *w = j->waiting[i];
         bool ready = true;
-        for (int k = 0; k < w->num_parents; k++) ready &= stage_available(j->s, w->parents[k]);
-        if (!ready) {
-            i++;
-            continue;
+        for (int k = 0; k < w->num_parents; k++) {
+            stage *p = w->parents[k];
+            if (stage_available(j->s, p)) continue;
+            ready = false;
+            if (p->job_stamp != j->job_id || p->state == ST_DONE || p->state == ST_IDLE) {
+                EM_LOG(EM_LOG_INFO, "dag",
+                       "job %d: stage %d waits for stage %d, whose outputs were lost: resubmitting "
+                       "it",
+                       j->job_id, w->id, p->id);
+                if (p->job_stamp == j->job_id) p->state = ST_IDLE;
+                submit_stage(j, p);
+                goto restart;
+            }
         }
+        if (!ready) continue;
         j->waiting[i] = j->waiting[--j->num_waiting];
         submit_tasks(j, w);
+        goto restart;
     }
 }
 

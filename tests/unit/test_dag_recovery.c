@@ -527,6 +527,73 @@ TEST(failed_copy_not_retried_while_original_runs)
     em_context_stop(ctx);
 }
 
+/* A waiting stage whose other parent finished and then lost its outputs (a fetch failure in
+ * a sibling branch unregistered every output of their executor): when the sibling is done,
+ * that parent is submitted again instead of the job stalling. result = union(X, Y) with
+ * X = groupByKey(a) (shuffle sx, 4 maps) and Y = groupByKey(groupByKey(b)) (shuffle sy reading
+ * sz, 2 maps each); every first output is on executor 1. */
+TEST(lost_outputs_of_a_finished_parent_are_recomputed)
+{
+    const char *kv[] = {"ember.stage.resubmitDelay", "10ms", NULL};
+    em_context *ctx = scripted_context(kv);
+    int64_t v[16];
+    for (int i = 0; i < 16; i++) v[i] = i;
+    struct em_rdd *x = (struct em_rdd *)em_rdd_group_by_key(par_pairs(ctx, v, v, 16, 4), 2);
+    struct em_rdd *z = (struct em_rdd *)em_rdd_group_by_key(par_pairs(ctx, v, v, 16, 2), 2);
+    struct em_rdd *y = (struct em_rdd *)em_rdd_group_by_key((em_rdd *)z, 2);
+    int sx = x->deps[0].shuffle->shuffle_id, sz = z->deps[0].shuffle->shuffle_id;
+    int sy = y->deps[0].shuffle->shuffle_id;
+    job *j = em__calloc(1, sizeof *j);
+    CHECK(j);
+    j->ctx = ctx;
+    j->spec = (em_job_spec){.rdd = (struct em_rdd *)em_rdd_union((em_rdd *)x, (em_rdd *)y),
+                            .call_site = "test"};
+    CHECK(pthread_create(&j->thread, NULL, job_main, j) == 0);
+    int n = 0, of[64] = {0};
+    /* sx's 4 maps and sz's 2, all on executor 1. */
+    for (int i = 0; i < 6; i++) {
+        em_task_desc *d = take(++n);
+        CHECK(d->dep && (d->dep->shuffle_id == sx || d->dep->shuffle_id == sz));
+        of[d->dep->shuffle_id]++;
+        end_ok(d, 1, 2);
+    }
+    CHECK_EQ_INT(of[sx], 4);
+    CHECK_EQ_INT(of[sz], 2);
+    /* sy's 2 maps: one cannot fetch sz's output from executor 1 -> all of executor 1's
+     * outputs (sx's too) are unregistered; the other ends killed. */
+    em_task_desc *y0 = take(++n), *y1 = take(++n);
+    CHECK(y0->dep->shuffle_id == sy && y1->dep->shuffle_id == sy);
+    end_fetch_failed(y0, 2, sz, 0, 1);
+    end_failed(y1, 2, EM_EKILLED, "not launched");
+    settle();
+    advance(20);
+    for (int i = 0; i < 2; i++) { /* sz again, on executor 3 */
+        em_task_desc *d = take(++n);
+        CHECK(d->dep && d->dep->shuffle_id == sz);
+        end_ok(d, 3, 2);
+    }
+    /* sy again, and sx: lost although its stage had finished (in either order). */
+    memset(of, 0, sizeof of);
+    for (int i = 0; i < 6; i++) {
+        em_task_desc *d = take(++n);
+        CHECK_MSG(d->dep && (d->dep->shuffle_id == sy || d->dep->shuffle_id == sx),
+                  "task %d: shuffle %d", n, d->dep ? d->dep->shuffle_id : -1);
+        of[d->dep->shuffle_id]++;
+        end_ok(d, 3, 2);
+    }
+    CHECK_EQ_INT(of[sy], 2);
+    CHECK_EQ_INT(of[sx], 4);
+    for (int i = 0; i < 4; i++) { /* the result: 2 + 2 partitions */
+        em_task_desc *d = take(++n);
+        CHECK(!d->dep);
+        end_ok(d, 3, 0);
+    }
+    CHECK_OK(finish(j));
+    CHECK_EQ_INT(launched_count(), n);
+    em__free(j);
+    em_context_stop(ctx);
+}
+
 /* The threshold rule alone. */
 TEST(speculation_rule)
 {

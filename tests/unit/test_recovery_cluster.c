@@ -89,7 +89,7 @@ static char *read_file(const char *path)
 TEST(speculated_output_committed_once)
 {
     em_context *ctx = speculating_context();
-    char out[1024];
+    char out[1100];
     snprintf(out, sizeof out, "%s/out", test_tmpdir());
     CHECK_OK(em_rdd_save_as_text_file(
         em_rdd_map(em_range(ctx, 0, PARTS * PER, 1, PARTS), slow_tag, NULL, 0), out));
@@ -178,7 +178,7 @@ static em_context *excluding_context(const char *master)
 TEST(failing_executor_is_excluded)
 {
     em_context *ctx = excluding_context("local-cluster[3,1,512]");
-    char claim[1024];
+    char claim[1100];
     snprintf(claim, sizeof claim, "%s/bad-executor", test_tmpdir());
     em_records *r;
     CHECK_OK(em_rdd_collect(
@@ -213,7 +213,7 @@ TEST(failing_executor_is_excluded)
 TEST(unschedulable_task_aborts)
 {
     em_context *ctx = excluding_context("local-cluster[1,1,512]");
-    char claim[1024];
+    char claim[1100];
     snprintf(claim, sizeof claim, "%s/bad-executor", test_tmpdir());
     em_records *r = NULL;
     int rc = em_rdd_collect(

@@ -86,8 +86,8 @@ static void check_no_entry_containing(const char *dir, const char *part)
 enum { SAVE_PARTS = 4, SAVE_PER = 20000, FAIL_AT = 15000 };
 
 typedef struct save_arg {
-    char out[600];    /* the output path */
-    char marker[600]; /* where attempt 0 of partition 0 records its temporary file's size */
+    char out[1100];    /* the output path */
+    char marker[1100]; /* where attempt 0 of partition 0 records its temporary file's size */
 } save_arg;
 
 /* v -> "p<partition>-<v>-<100 zeros>"; attempt 0 of partition 0 fails at its FAIL_AT-th
@@ -101,7 +101,7 @@ static int tag_line(em_task *t, em_value in, em_records *out, const void *arg)
         seen = 0;
     }
     if (++seen == FAIL_AT && em_task_partition(t) == 0 && em_task_attempt(t) == 0) {
-        char pattern[700], size[32] = "0";
+        char pattern[1300], size[32] = "0";
         snprintf(pattern, sizeof pattern, "%s._ember_staging_*.attempts/.part-00000.attempt-0.tmp",
                  a->out);
         glob_t g;
@@ -151,7 +151,7 @@ static void save_with_failed_first_attempt(const char *master)
     char *seen = calloc((size_t)n, 1);
     int64_t total = 0;
     for (int p = 0; p < SAVE_PARTS; p++) {
-        char path[800];
+        char path[1300];
         snprintf(path, sizeof path, "%s/part-%05d", a.out, p);
         char *d = slurp(path, &len);
         CHECK_MSG(d, "%s missing", path);
@@ -262,7 +262,7 @@ static void check_file(const char *dir, const char *name, const char *want)
 
 TEST(two_attempts_one_file)
 {
-    char out[800];
+    char out[1100];
     snprintf(out, sizeof out, "%s/out", test_tmpdir());
     char *staging = NULL;
     CHECK_OK(em_output_job_setup(out, "j1", &staging));
@@ -315,7 +315,7 @@ static int commit_job_then_ask(em_task *t)
 
 TEST(copy_denied_after_job_commit_leaves_nothing)
 {
-    char out[800];
+    char out[1100];
     snprintf(out, sizeof out, "%s/out", test_tmpdir());
     char *staging = NULL;
     CHECK_OK(em_output_job_setup(out, "j2", &staging));
@@ -345,7 +345,7 @@ TEST(copy_denied_after_job_commit_leaves_nothing)
  */
 
 typedef struct kill_arg {
-    char marker[600]; /* the first task to run writes its id here */
+    char marker[1100]; /* the first task to run writes its id here */
 } kill_arg;
 
 enum { SLOW_RECORDS = 1000000 };
