@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define EM_LIKELY(x)    __builtin_expect(!!(x), 1)
 #define EM_UNLIKELY(x)  __builtin_expect(!!(x), 0)
@@ -79,6 +80,9 @@ void em__log(int level, const char *subsys, const char *fmt, ...) EM_PRINTF(3, 4
 int64_t em__now_ns(void);
 int64_t em__now_ms(void);
 int64_t em__wall_ms(void);
+/* The time ms milliseconds from now on clock (CLOCK_REALTIME for a condition variable with the
+ * default attributes, CLOCK_MONOTONIC for one set to it): pthread_cond_timedwait's deadline. */
+struct timespec em__timespec_in(int clock, int64_t ms);
 
 /* ---- files --------------------------------------------------------------------------------- */
 /* mkdir -p. 0 or -errno (message names the path). */

@@ -58,6 +58,19 @@ int64_t em__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+struct timespec em__timespec_in(int clock, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime((clockid_t)clock, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
 int64_t em__now_ms(void)
 {
     return em__now_ns() / 1000000;

@@ -372,10 +372,7 @@ static void *task_thread(void *arg)
 static void wait_answer(executor *x, pthread_cond_t *cv, const bool *done, int64_t deadline)
 {
     while (!*done && x->state != X_STOPPING && em__now_ms() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        struct timespec ts = em__timespec_in(CLOCK_REALTIME, 100);
         pthread_cond_timedwait(cv, &x->mu, &ts);
     }
 }
@@ -907,10 +904,7 @@ static int executor_main(void)
     int64_t deadline = em__now_ms() + timeout_ms;
     pthread_mutex_lock(&x.mu);
     while (x.state < X_RUNNING && em__now_ms() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        struct timespec ts = em__timespec_in(CLOCK_REALTIME, 50);
         pthread_cond_timedwait(&x.cv, &x.mu, &ts);
     }
     int state = x.state;
@@ -928,11 +922,7 @@ static int executor_main(void)
     int64_t interval = em_conf_get_ms(x.ctx->conf, "ember.executor.heartbeatInterval");
     pthread_mutex_lock(&x.mu);
     while (x.state != X_STOPPING) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (interval % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        struct timespec ts = em__timespec_in(CLOCK_REALTIME, interval);
         if (pthread_cond_timedwait(&x.cv, &x.mu, &ts) == ETIMEDOUT && x.state == X_RUNNING) {
             pthread_mutex_unlock(&x.mu);
             heartbeat(&x);

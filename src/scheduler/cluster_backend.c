@@ -16,8 +16,10 @@
  *   (an executor may register before the        silent past ember.network.timeout /
  *    master's EXECUTOR_ADDED reaches the driver)  its outputs unfetchable (cb_exclude) --> LOST
  * A LOST executor's running tasks fail with a message naming it; they are retried by the
- * DAG scheduler like any failed task. Its map outputs stay registered (the worker's shuffle
- * service may still serve them) until a fetch of one fails; dag.c then unregisters them.
+ * DAG scheduler like any failed task (not against its health). Its map outputs stay registered
+ * while its worker's shuffle service may serve them, until a fetch of one fails (dag.c then
+ * unregisters them) or the master reports the worker lost; without the service they are
+ * unregistered with the executor.
  *
  * Threads: launch / cancel_queued / stop run on the DAG scheduler's thread; the endpoint's
  * loop thread runs the message and close callbacks; the app client's thread runs its
@@ -613,29 +615,15 @@ static void answer_commit(cluster_backend *b, em_conn *c, const em_msg_ask_commi
 static int cb_cancel_queued(em_backend *base, int job_id)
 {
     cluster_backend *b = (cluster_backend *)base;
-    int n = 0;
-    em_task_desc *drop = NULL;
     pthread_mutex_lock(&b->mu);
-    em_task_desc **pp = &b->head;
-    b->tail = NULL;
-    while (*pp) {
-        em_task_desc *d = *pp;
-        if (d->job_id == job_id) {
-            *pp = d->next;
-            if (d->preferred_exec >= 0) b->num_preferring--;
-            d->next = drop;
-            drop = d;
-            n++;
-        } else {
-            b->tail = d;
-            pp = &d->next;
-        }
-    }
+    em_task_desc *drop = em__task_queue_take(&b->head, &b->tail, job_id, -1, 0);
+    for (em_task_desc *d = drop; d; d = d->next)
+        if (d->preferred_exec >= 0) b->num_preferring--;
     pthread_mutex_unlock(&b->mu);
-    while (drop) {
-        em_task_desc *next = drop->next;
+    int n = 0;
+    for (em_task_desc *next; drop; drop = next, n++) {
+        next = drop->next;
         em__task_desc_free(drop);
-        drop = next;
     }
     return n;
 }
@@ -646,20 +634,13 @@ static void cb_cancel_stage(em_backend *base, int stage_id, int stage_attempt)
 {
     cluster_backend *b = (cluster_backend *)base;
     pthread_mutex_lock(&b->mu);
-    em_task_desc **pp = &b->head;
-    b->tail = NULL;
-    while (*pp) {
-        em_task_desc *d = *pp;
-        if (d->stage_id == stage_id && d->stage_attempt == stage_attempt) {
-            *pp = d->next;
-            if (d->preferred_exec >= 0) b->num_preferring--;
-            d->next = NULL;
-            fail_task(b, d, EM_EKILLED, "not launched: stage %d attempt %d was cancelled", stage_id,
-                      stage_attempt);
-        } else {
-            b->tail = d;
-            pp = &d->next;
-        }
+    em_task_desc *drop = em__task_queue_take(&b->head, &b->tail, -1, stage_id, stage_attempt);
+    for (em_task_desc *next; drop; drop = next) {
+        next = drop->next;
+        drop->next = NULL;
+        if (drop->preferred_exec >= 0) b->num_preferring--;
+        fail_task(b, drop, EM_EKILLED, "not launched: stage %d attempt %d was cancelled", stage_id,
+                  stage_attempt);
     }
     pthread_mutex_unlock(&b->mu);
 }
@@ -1008,14 +989,11 @@ static void *watch(void *arg)
     int64_t waiting_since = 0;
     pthread_mutex_lock(&b->mu);
     while (!b->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
         /* Tasks held back for locality are offered again as their waits run out. */
         long step_ms =
             b->num_preferring > 0 ? EM_MAX(10, EM_MIN(1000, b->locality_wait_ms / 4)) : 1000;
         step_ms = EM_MIN(step_ms, EM_MAX(10, b->network_timeout_ms / 4));
-        ts.tv_nsec += step_ms * 1000000L;
-        while (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        struct timespec ts = em__timespec_in(CLOCK_REALTIME, step_ms);
         pthread_cond_timedwait(&b->cv, &b->mu, &ts);
         if (b->num_preferring > 0) offer(b);
         /* An executor silent past ember.network.timeout (no heartbeat, no status) is lost,
@@ -1218,10 +1196,7 @@ int em__cluster_backend_wait(em_backend *base, int min_executors, int64_t timeou
     int64_t deadline = em__now_ms() + timeout_ms;
     pthread_mutex_lock(&b->mu);
     while (b->alive < min_executors && em__now_ms() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        struct timespec ts = em__timespec_in(CLOCK_REALTIME, 20);
         pthread_cond_timedwait(&b->cv, &b->mu, &ts);
     }
     int alive = b->alive;

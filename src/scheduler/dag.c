@@ -8,13 +8,20 @@
  *
  * Stage life within a job:
  *
- *     (not needed) --submit_stage--> WAITING --parents available--> RUNNING --all tasks ok--> DONE
- *          |                                                           |  ^
- *          +--all outputs already registered: skipped                  +--task failed, retried
- *                                                                       (attempts < maxFailures)
- * Task attempt life: LAUNCHED (backend queue) -> RUNNING (task thread) -> SUCCEEDED / FAILED,
- * a FAILED task relaunched as attempt+1 until ember.task.maxFailures attempts have failed,
- * which aborts the job: queued tasks are cancelled, running ones drained, then run_job returns.
+ *   IDLE --submit_stage--> WAITING --parents available--> RUNNING --all tasks ok--> DONE
+ *    |                        ^                            |  ^                     |
+ *    +--outputs registered:   |                            |  +--task failed,       |
+ *       skipped               |        fetch failure       |     retried            |
+ *                             +-- RESUBMIT <---------------+     (< maxFailures)    |
+ *                   (ember.stage.resubmitDelay later, batched)                      |
+ *    IDLE <--outputs lost since (a waiting child needs them: submit_ready_waiting)--+
+ *
+ * Task attempt life: LAUNCHED (backend queue) -> RUNNING (task thread) -> SUCCEEDED / FAILED.
+ * A FAILED attempt counts unless it was killed, denied its commit, of an older stage attempt or
+ * of a partition already done; the partition is relaunched (next attempt number) when no other
+ * attempt of it runs, until ember.task.maxFailures counted failures abort the job: queued tasks
+ * are cancelled, running ones drained, then run_job returns. With ember.speculation a task
+ * running past the stage's threshold gets one copy elsewhere; the first success kills the rest.
  *
  * Thread rule: one job at a time per context (job_mu), run on the calling driver thread; the
  * backend's task threads only post completions (mu/cv guard the completion queue).
@@ -27,12 +34,6 @@
 #include "storage/shared.h"
 #include <stdio.h>
 #include <string.h>
-
-/* A launched, not yet completed task attempt of a stage (the description is the backend's
- * until its completion is handled; its started_ms / running_exec are read atomically). */
-typedef struct run_rec {
-    em_task_desc *d;
-} run_rec;
 
 typedef struct stage {
     int id;
@@ -53,10 +54,12 @@ typedef struct stage {
     uint8_t *succeeded;  /* per partition, this stage attempt */
     uint8_t *speculated; /* per partition, this stage attempt: a copy was launched */
     int *copies;         /* per partition: attempts running now */
-    run_rec *running;    /* attempts launched and not completed (any attempt of the stage) */
+    /* attempts launched and not completed (any attempt of the stage): the descriptions are the
+     * backend's until their completion is handled; started_ms / running_exec read atomically */
+    em_task_desc **running;
     int num_running, cap_running;
-    int num_tasks, num_succeeded; /* this stage attempt */
-    int64_t *durations;           /* run times of this attempt's successful tasks (ms) */
+    int num_tasks;      /* this stage attempt */
+    int64_t *durations; /* run times of this attempt's successful tasks (ms) */
     int num_durations, cap_durations;
     struct stage *next;
 } stage;
@@ -103,6 +106,13 @@ typedef struct job_run {
     int abort_rc;
     char abort_msg[4096];
 } job_run;
+
+/* Walks the stages a job may use, its result stage first, then every map stage:
+ * for (stage *st = j->final; st; st = next_stage(j, st)). */
+static stage *next_stage(const job_run *j, const stage *st)
+{
+    return st == j->final ? j->s->map_stages : st->next;
+}
 
 /* ---- stages ---------------------------------------------------------------------------------- */
 
@@ -303,13 +313,13 @@ static int running_add(stage *st, em_task_desc *d)
 {
     if (st->num_running == st->cap_running) {
         int cap = st->cap_running ? st->cap_running * 2 : 16;
-        run_rec *v = em__realloc(st->running, (size_t)cap * sizeof *v);
+        em_task_desc **v = em__realloc(st->running, (size_t)cap * sizeof *v);
         if (!v) return EM_ENOMEM;
         st->running = v;
         st->cap_running = cap;
     }
     d->sched_slot = st->num_running;
-    st->running[st->num_running++] = (run_rec){d};
+    st->running[st->num_running++] = d;
     st->copies[d->partition]++;
     return 0;
 }
@@ -317,9 +327,9 @@ static int running_add(stage *st, em_task_desc *d)
 static void running_remove(stage *st, em_task_desc *d)
 {
     int i = d->sched_slot;
-    if (i < 0 || i >= st->num_running || st->running[i].d != d) return;
+    if (i < 0 || i >= st->num_running || st->running[i] != d) return;
     st->running[i] = st->running[--st->num_running];
-    if (i < st->num_running) st->running[i].d->sched_slot = i;
+    if (i < st->num_running) st->running[i]->sched_slot = i;
     st->copies[d->partition]--;
 }
 
@@ -369,7 +379,7 @@ static void submit_tasks(job_run *j, stage *st)
     size_t slots = (size_t)stage_slots(st);
     memset(st->succeeded, 0, slots);
     memset(st->speculated, 0, slots);
-    st->num_succeeded = st->num_durations = 0;
+    st->num_durations = 0;
     if (st->is_map) {
         int n = st->rdd->num_partitions;
         int *missing = em__calloc((size_t)(n ? n : 1), sizeof *missing);
@@ -457,8 +467,7 @@ restart:
                        "job %d: stage %d waits for stage %d, whose outputs were lost: resubmitting "
                        "it",
                        j->job_id, w->id, p->id);
-                if (p->job_stamp == j->job_id) p->state = ST_IDLE;
-                submit_stage(j, p);
+                submit_stage(j, p); /* a finished map stage missing outputs runs again */
                 goto restart;
             }
         }
@@ -496,16 +505,7 @@ void em__sched_wake(struct em_scheduler *s)
  * wait_ms < 0: wait as long as it takes. */
 static em_task_desc *wait_done(struct em_scheduler *s, int64_t wait_ms)
 {
-    struct timespec until;
-    if (wait_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec until = em__timespec_in(CLOCK_MONOTONIC, wait_ms >= 0 ? wait_ms : 0);
     pthread_mutex_lock(&s->mu);
     while (!s->done_head && !s->wake) {
         if (wait_ms < 0)
@@ -546,7 +546,7 @@ static void kill_other_copies(job_run *j, stage *st, const em_task_desc *d)
     if (st->copies[d->partition] == 0) return;
     em_backend *b = j->s->backend;
     for (int i = 0; i < st->num_running; i++) {
-        em_task_desc *o = st->running[i].d;
+        em_task_desc *o = st->running[i];
         if (o->partition != d->partition) continue;
         EM_LOG(EM_LOG_INFO, "dag",
                "task %d.%d of stage %d (TID %lld) killed: attempt %d (TID %lld) finished first",
@@ -561,7 +561,6 @@ static void note_success(job_run *j, stage *st, em_task_desc *d)
 {
     if (d->stage_attempt != st->attempt - 1 || st->succeeded[d->partition]) return;
     st->succeeded[d->partition] = 1;
-    st->num_succeeded++;
     int64_t started = em__task_desc_started(d, NULL);
     if (!j->speculation || started <= 0) return;
     if (st->num_durations == st->cap_durations) {
@@ -869,7 +868,7 @@ static void handle(job_run *j, em_task_desc *d)
  * another executor. */
 static void check_speculation(job_run *j, int64_t now)
 {
-    for (stage *st = j->final; st; st = st == j->final ? j->s->map_stages : st->next) {
+    for (stage *st = j->final; st; st = next_stage(j, st)) {
         if (st->job_stamp != j->job_id || st->state != ST_RUNNING || st->num_tasks < 2) continue;
         int64_t threshold;
         if (!em__speculation_threshold(st->durations, st->num_durations, st->num_tasks,
@@ -878,7 +877,7 @@ static void check_speculation(job_run *j, int64_t now)
             continue;
         int n = st->num_running;
         for (int i = 0; i < n && !j->abort_rc; i++) {
-            em_task_desc *d = st->running[i].d;
+            em_task_desc *d = st->running[i];
             int p = d->partition;
             int exec_id;
             int64_t started = em__task_desc_started(d, &exec_id);
@@ -974,15 +973,14 @@ int em__sched_run_job(em_context *ctx, const em_job_spec *spec)
      * ones killed; their completions are ignored by later jobs (not waited for: one may be on
      * an executor that stopped answering). */
     if (!j.abort_rc && j.outstanding > 0) {
-        for (stage *st = j.final; st; st = st == j.final ? s->map_stages : st->next)
+        for (stage *st = j.final; st; st = next_stage(&j, st))
             if (st->job_stamp == j.job_id && s->backend->kill_task)
                 for (int i = 0; i < st->num_running; i++)
-                    s->backend->kill_task(s->backend, st->running[i].d->task_id,
-                                          "its job finished");
+                    s->backend->kill_task(s->backend, st->running[i]->task_id, "its job finished");
         s->backend->cancel_queued(s->backend, j.job_id);
     }
     if (j.abort_rc) {
-        for (stage *st = j.final; st; st = st == j.final ? s->map_stages : st->next)
+        for (stage *st = j.final; st; st = next_stage(&j, st))
             if (st->job_stamp == j.job_id && st->state == ST_RUNNING)
                 stage_attempt_ended(&j, st, false);
         j.outstanding -= s->backend->cancel_queued(s->backend, j.job_id);

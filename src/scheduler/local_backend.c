@@ -90,28 +90,13 @@ static void local_launch(em_backend *b, em_task_desc *d)
 static int local_cancel_queued(em_backend *b, int job_id)
 {
     local_backend *lb = (local_backend *)b;
-    int n = 0;
-    em_task_desc *drop = NULL;
     pthread_mutex_lock(&lb->mu);
-    em_task_desc **pp = &lb->head;
-    lb->tail = NULL;
-    while (*pp) {
-        em_task_desc *d = *pp;
-        if (d->job_id == job_id) {
-            *pp = d->next;
-            d->next = drop;
-            drop = d;
-            n++;
-        } else {
-            lb->tail = d;
-            pp = &d->next;
-        }
-    }
+    em_task_desc *drop = em__task_queue_take(&lb->head, &lb->tail, job_id, -1, 0);
     pthread_mutex_unlock(&lb->mu);
-    while (drop) {
-        em_task_desc *next = drop->next;
+    int n = 0;
+    for (em_task_desc *next; drop; drop = next, n++) {
+        next = drop->next;
         em__task_desc_free(drop);
-        drop = next;
     }
     return n;
 }
@@ -120,29 +105,15 @@ static int local_cancel_queued(em_backend *b, int job_id)
 static void local_cancel_stage(em_backend *b, int stage_id, int stage_attempt)
 {
     local_backend *lb = (local_backend *)b;
-    em_task_desc *drop = NULL;
     pthread_mutex_lock(&lb->mu);
-    em_task_desc **pp = &lb->head;
-    lb->tail = NULL;
-    while (*pp) {
-        em_task_desc *d = *pp;
-        if (d->stage_id == stage_id && d->stage_attempt == stage_attempt) {
-            *pp = d->next;
-            d->next = drop;
-            drop = d;
-        } else {
-            lb->tail = d;
-            pp = &d->next;
-        }
-    }
+    em_task_desc *drop = em__task_queue_take(&lb->head, &lb->tail, -1, stage_id, stage_attempt);
     pthread_mutex_unlock(&lb->mu);
-    while (drop) {
-        em_task_desc *next = drop->next;
+    for (em_task_desc *next; drop; drop = next) {
+        next = drop->next;
         drop->next = NULL;
         drop->status = EM_EKILLED;
         drop->errmsg = em__strdup("not launched: its stage attempt was cancelled");
         em__sched_task_done(lb->ctx->sched, drop);
-        drop = next;
     }
 }
 

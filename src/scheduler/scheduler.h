@@ -1,7 +1,7 @@
 /* The driver's schedulers: the DAG scheduler (jobs -> stages -> task sets, stage reuse across
- * jobs, retries, job abort) above a scheduler backend that runs tasks (local: a pool of task
- * threads in this process; later: executor processes). See dag.c for the stage and task
- * lifecycles.
+ * jobs, retries, fetch-failure resubmission, speculation, job abort) above a scheduler backend
+ * that runs tasks (local_backend.c: a pool of task threads in this process; cluster_backend.c:
+ * executor processes on workers). See dag.c for the stage and task lifecycles.
  *
  * Thread rule: em__sched_run_job is called by driver threads; jobs run one at a time per
  * context (sched->job_mu). The backend's threads only run tasks and post completions.
@@ -77,6 +77,12 @@ void em__sched_task_done(struct em_scheduler *s, em_task_desc *d);
 bool em__speculation_threshold(int64_t *durations, int num_succeeded, int num_tasks,
                                double quantile, double multiplier, int64_t min_runtime_ms,
                                int64_t *threshold_ms);
+
+/* Unlinks from a backend's queue (head, tail; the caller holds its lock) the tasks of job_id
+ * (stage_id < 0) or of stage attempt (stage_id, stage_attempt) and returns them as a list in
+ * queue order (task_queue.c). */
+em_task_desc *em__task_queue_take(em_task_desc **head, em_task_desc **tail, int job_id,
+                                  int stage_id, int stage_attempt);
 
 /* The local backend: n task threads in this process. */
 em_backend *em__local_backend_new(em_context *ctx, int num_threads);
